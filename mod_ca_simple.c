@@ -1,0 +1,1116 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/*
+ * mod_ca_simple: a backend that signs certificate requests with a CA
+ * certificate and private key held in files, and that can answer the
+ * serial number and time hooks for itself and for other backends.
+ *
+ * Every file is read and parsed once, by the directive handlers while
+ * httpd still runs as root; the DER handed out by getca, getnextca and
+ * getchain is encoded then too.  Requests only read the configuration.
+ *
+ * CASimpleCertificate, CASimpleKey and CASimpleChain describe one signer
+ * and are inherited together: a section that sets any of them replaces
+ * all three, so a request can never be signed with a key from one section
+ * and a certificate from another that the start-up checks never paired.
+ */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "mod_ca.h"
+#include "ca_util.h"
+
+module AP_MODULE_DECLARE_DATA ca_simple_module;
+
+#define CA_SIMPLE_DAYS_DEFAULT  365
+#define CA_SIMPLE_DAYS_MAX      36500
+#define CA_SIMPLE_SERIAL_LEN    20      /* RFC 5280 4.1.2.2 maximum */
+
+/* A certificate read from a file, with what the hooks hand out. */
+typedef struct ca_simple_cert {
+    const char *file;
+    X509 *x;
+    const unsigned char *der;
+    apr_size_t der_len;
+    apr_time_t not_after;
+} ca_simple_cert;
+
+/* The intermediates above the CA certificate. */
+typedef struct ca_simple_chain {
+    const char *file;
+    STACK_OF(X509) *certs;
+    const unsigned char *der;           /* degenerate PKCS#7 */
+    apr_size_t der_len;
+    apr_time_t not_after;               /* earliest of the chain */
+} ca_simple_chain;
+
+/* One CASimpleExtension line. */
+typedef struct ca_simple_ext {
+    const char *name;
+    const char *value;
+    const char *oid;                    /* to refuse duplicates */
+} ca_simple_ext;
+
+typedef struct ca_simple_dir_conf {
+    /* the signer: inherited as a unit, see the top of the file */
+    ca_simple_cert *cert;               /* CASimpleCertificate */
+    const char *key_file;               /* CASimpleKey */
+    EVP_PKEY *key;
+    ca_simple_chain *chain;             /* CASimpleChain */
+
+    ca_simple_cert *next;               /* CASimpleNextCertificate */
+    int days;                           /* CASimpleDays */
+    apr_array_header_t *extensions;     /* CASimpleExtension, replaces */
+    int time;                           /* CASimpleTime */
+    int serial_random;                  /* CASimpleSerialRandom */
+
+    const char *where;                  /* file:line, for start-up errors */
+
+    unsigned int cert_set:1;
+    unsigned int key_set:1;
+    unsigned int chain_set:1;
+    unsigned int next_set:1;
+    unsigned int days_set:1;
+    unsigned int extensions_set:1;
+    unsigned int time_set:1;
+    unsigned int serial_random_set:1;
+    unsigned int registered:1;          /* in ca_simple_sections already */
+} ca_simple_dir_conf;
+
+/* Issued when no CASimpleExtension applies: an end-entity client
+ * certificate, as SCEP clients usually want. */
+static const ca_simple_ext ca_simple_default_exts[] = {
+    { "basicConstraints",       "critical,CA:FALSE", NULL },
+    { "keyUsage",  "critical,digitalSignature,keyEncipherment", NULL },
+    { "extendedKeyUsage",       "clientAuth", NULL },
+    { "subjectKeyIdentifier",   "hash", NULL },
+    { "authorityKeyIdentifier", "keyid:always", NULL }
+};
+
+/*
+ * Every section that set a certificate or key, for the start-up checks.
+ * Allocated from pconf in pre_config and filled by the directive handlers;
+ * only the main thread touches it, while it reads the configuration, and
+ * requests never do.
+ */
+static apr_array_header_t *ca_simple_sections;
+
+/* ---- configuration ------------------------------------------------- */
+
+static void *ca_simple_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    ca_simple_dir_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->days = CA_SIMPLE_DAYS_DEFAULT;
+
+    return conf;
+}
+
+static void *ca_simple_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    ca_simple_dir_conf *new = apr_pcalloc(p, sizeof(*new));
+    ca_simple_dir_conf *base = basev;
+    ca_simple_dir_conf *add = addv;
+
+    if (add->cert_set || add->key_set || add->chain_set) {
+        new->cert = add->cert;
+        new->key_file = add->key_file;
+        new->key = add->key;
+        new->chain = add->chain;
+    }
+    else {
+        new->cert = base->cert;
+        new->key_file = base->key_file;
+        new->key = base->key;
+        new->chain = base->chain;
+    }
+    new->cert_set = base->cert_set || add->cert_set;
+    new->key_set = base->key_set || add->key_set;
+    new->chain_set = base->chain_set || add->chain_set;
+
+    new->next = add->next_set ? add->next : base->next;
+    new->next_set = base->next_set || add->next_set;
+
+    new->days = add->days_set ? add->days : base->days;
+    new->days_set = base->days_set || add->days_set;
+
+    new->extensions = add->extensions_set ? add->extensions
+                                          : base->extensions;
+    new->extensions_set = base->extensions_set || add->extensions_set;
+
+    new->time = add->time_set ? add->time : base->time;
+    new->time_set = base->time_set || add->time_set;
+
+    new->serial_random = add->serial_random_set ? add->serial_random
+                                                : base->serial_random;
+    new->serial_random_set = base->serial_random_set
+                             || add->serial_random_set;
+
+    return new;
+}
+
+static apr_status_t ca_simple_reset_sections(void *data)
+{
+    ca_simple_sections = NULL;
+
+    return APR_SUCCESS;
+}
+
+/* A fresh registry for each reading of the configuration. */
+static void ca_simple_make_sections(apr_pool_t *pconf)
+{
+    ca_simple_sections = apr_array_make(pconf, 4,
+                                        sizeof(ca_simple_dir_conf *));
+    apr_pool_cleanup_register(pconf, NULL, ca_simple_reset_sections,
+                              apr_pool_cleanup_null);
+}
+
+/* Remember a section for the start-up checks, once. */
+static void ca_simple_register_section(cmd_parms *cmd,
+                                       ca_simple_dir_conf *conf)
+{
+    if (conf->registered) {
+        return;
+    }
+    if (!ca_simple_sections) {
+        /* pre_config runs first; cmd->pool is pconf in any case */
+        ca_simple_make_sections(cmd->pool);
+    }
+    conf->where = cmd->directive
+        ? apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                       cmd->directive->line_num)
+        : "(unknown)";
+    APR_ARRAY_PUSH(ca_simple_sections, ca_simple_dir_conf *) = conf;
+    conf->registered = 1;
+}
+
+/* Resolve a file name the way the rest of httpd does. */
+static const char *ca_simple_path(cmd_parms *cmd, const char *arg,
+                                  const char **path)
+{
+    *path = ap_server_root_relative(cmd->pool, arg);
+    if (!*path) {
+        return apr_psprintf(cmd->pool, "%s: invalid file path %s",
+                            cmd->cmd->name, arg);
+    }
+
+    return NULL;
+}
+
+static const char *ca_simple_load_cert(cmd_parms *cmd, const char *arg,
+                                       ca_simple_cert **pcert)
+{
+    ca_simple_cert *cert;
+    const char *path, *err = NULL;
+
+    if ((err = ca_simple_path(cmd, arg, &path))) {
+        return err;
+    }
+    cert = apr_pcalloc(cmd->pool, sizeof(*cert));
+    cert->file = path;
+    if (ca_load_cert(cmd->pool, path, &cert->x, &err) != APR_SUCCESS
+        || ca_x509_der(cmd->pool, cert->x, &cert->der,
+                       &cert->der_len) != APR_SUCCESS) {
+        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
+
+        ERR_clear_error();
+        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificate: "
+                            "%s", cmd->cmd->name, path, why);
+    }
+    cert->not_after = ca_asn1_time_to_apr(X509_get0_notAfter(cert->x));
+    *pcert = cert;
+
+    return NULL;
+}
+
+static const char *ca_simple_set_certificate(cmd_parms *cmd, void *dconf,
+                                             const char *arg)
+{
+    ca_simple_dir_conf *conf = dconf;
+    const char *err;
+
+    if ((err = ca_simple_load_cert(cmd, arg, &conf->cert))) {
+        return err;
+    }
+    conf->cert_set = 1;
+    ca_simple_register_section(cmd, conf);
+
+    return NULL;
+}
+
+static const char *ca_simple_set_key(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    ca_simple_dir_conf *conf = dconf;
+    const char *path, *err = NULL;
+
+    if ((err = ca_simple_path(cmd, arg, &path))) {
+        return err;
+    }
+    if (ca_load_key(cmd->pool, path, &conf->key, &err) != APR_SUCCESS) {
+        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
+
+        ERR_clear_error();
+        return apr_psprintf(cmd->pool, "%s %s: cannot load the private key: "
+                            "%s", cmd->cmd->name, path, why);
+    }
+    conf->key_file = path;
+    conf->key_set = 1;
+    ca_simple_register_section(cmd, conf);
+
+    return NULL;
+}
+
+static const char *ca_simple_set_next_certificate(cmd_parms *cmd,
+                                                  void *dconf,
+                                                  const char *arg)
+{
+    ca_simple_dir_conf *conf = dconf;
+    const char *err;
+
+    if ((err = ca_simple_load_cert(cmd, arg, &conf->next))) {
+        return err;
+    }
+    conf->next_set = 1;
+    ca_simple_register_section(cmd, conf);
+
+    return NULL;
+}
+
+static const char *ca_simple_set_chain(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    ca_simple_dir_conf *conf = dconf;
+    ca_simple_chain *chain;
+    const char *path, *err = NULL;
+    int i;
+
+    if ((err = ca_simple_path(cmd, arg, &path))) {
+        return err;
+    }
+    chain = apr_pcalloc(cmd->pool, sizeof(*chain));
+    chain->file = path;
+    if (ca_load_certs(cmd->pool, path, &chain->certs, &err) != APR_SUCCESS
+        || ca_p7_certs_der(cmd->pool, chain->certs, &chain->der,
+                           &chain->der_len) != APR_SUCCESS) {
+        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
+
+        ERR_clear_error();
+        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificates: "
+                            "%s", cmd->cmd->name, path, why);
+    }
+    for (i = 0; i < sk_X509_num(chain->certs); i++) {
+        apr_time_t t = ca_asn1_time_to_apr(
+                           X509_get0_notAfter(sk_X509_value(chain->certs, i)));
+
+        if (i == 0 || t < chain->not_after) {
+            chain->not_after = t;
+        }
+    }
+    conf->chain = chain;
+    conf->chain_set = 1;
+    ca_simple_register_section(cmd, conf);
+
+    return NULL;
+}
+
+static const char *ca_simple_set_days(cmd_parms *cmd, void *dconf,
+                                      const char *arg)
+{
+    ca_simple_dir_conf *conf = dconf;
+    char *end;
+    apr_int64_t days;
+
+    errno = 0;
+    days = apr_strtoi64(arg, &end, 10);
+    if (errno || end == arg || *end || days < 1
+        || days > CA_SIMPLE_DAYS_MAX) {
+        return apr_psprintf(cmd->pool, "%s must be a number of days from "
+                            "1 to %d, not '%s'", cmd->cmd->name,
+                            CA_SIMPLE_DAYS_MAX, arg);
+    }
+    conf->days = (int)days;
+    conf->days_set = 1;
+
+    return NULL;
+}
+
+static const char *ca_simple_add_extension(cmd_parms *cmd, void *dconf,
+                                           const char *name,
+                                           const char *value)
+{
+    ca_simple_dir_conf *conf = dconf;
+    const char *given = name;
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    ca_simple_ext *e;
+    char oid[128];
+    int i, nid;
+
+    /* OpenSSL looks extensions up by short name only; accept the long
+     * name and the dotted OID of a known extension too */
+    if ((nid = OBJ_txt2nid(name)) != NID_undef && OBJ_nid2sn(nid)) {
+        name = OBJ_nid2sn(nid);
+    }
+    ERR_clear_error();                  /* a name that is no OID */
+
+    /* test mode: syntax only, no issuer or subject to take keys from */
+    memset(&ctx, 0, sizeof(ctx));
+    X509V3_set_ctx_test(&ctx);
+    X509V3_set_ctx_nodb(&ctx);
+    ext = X509V3_EXT_nconf(NULL, &ctx, name, value);
+    if (!ext) {
+        return apr_psprintf(cmd->pool, "%s %s %s: not a valid extension: %s",
+                            cmd->cmd->name, given, value,
+                            ca_openssl_errors(cmd->temp_pool));
+    }
+    nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
+    OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1);
+    X509_EXTENSION_free(ext);
+
+    if (nid == NID_subject_alt_name) {
+        /* the frontend decides the names; they arrive in the request */
+        return apr_psprintf(cmd->pool, "%s %s: the subjectAltName is taken "
+                            "from the request the frontend built; set it "
+                            "with the frontend's SubjectAltName directives",
+                            cmd->cmd->name, given);
+    }
+
+    if (!conf->extensions_set) {
+        /* the first line of a section replaces the inherited list */
+        conf->extensions = apr_array_make(cmd->pool, 5,
+                                          sizeof(ca_simple_ext));
+        conf->extensions_set = 1;
+    }
+    for (i = 0; i < conf->extensions->nelts; i++) {
+        e = &APR_ARRAY_IDX(conf->extensions, i, ca_simple_ext);
+        if (!strcmp(e->oid, oid)) {
+            /* RFC 5280 4.2: an extension appears at most once */
+            return apr_psprintf(cmd->pool, "%s %s: already set in this "
+                                "section as %s", cmd->cmd->name, given,
+                                e->name);
+        }
+    }
+    e = apr_array_push(conf->extensions);
+    e->name = name;
+    e->value = value;
+    e->oid = apr_pstrdup(cmd->pool, oid);
+
+    return NULL;
+}
+
+static const char *ca_simple_set_time(cmd_parms *cmd, void *dconf, int flag)
+{
+    ca_simple_dir_conf *conf = dconf;
+
+    conf->time = flag;
+    conf->time_set = 1;
+
+    return NULL;
+}
+
+static const char *ca_simple_set_serial_random(cmd_parms *cmd, void *dconf,
+                                               int flag)
+{
+    ca_simple_dir_conf *conf = dconf;
+
+    conf->serial_random = flag;
+    conf->serial_random_set = 1;
+
+    return NULL;
+}
+
+/* Keys and certificates are read once, at start-up, so never .htaccess. */
+static const command_rec ca_simple_cmds[] = {
+    AP_INIT_TAKE1("CASimpleCertificate", ca_simple_set_certificate, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "The CA certificate that signs requests (PEM or DER)"),
+    AP_INIT_TAKE1("CASimpleKey", ca_simple_set_key, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "The unencrypted private key of CASimpleCertificate"),
+    AP_INIT_TAKE1("CASimpleNextCertificate", ca_simple_set_next_certificate,
+                  NULL, RSRC_CONF | ACCESS_CONF,
+                  "The CA certificate that will sign next (rollover)"),
+    AP_INIT_TAKE1("CASimpleChain", ca_simple_set_chain, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "PEM file of the certificates above CASimpleCertificate, "
+                  "its issuer first"),
+    AP_INIT_TAKE1("CASimpleDays", ca_simple_set_days, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Days an issued certificate is valid (1-36500, "
+                  "default 365)"),
+    AP_INIT_TAKE2("CASimpleExtension", ca_simple_add_extension, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "An X.509v3 extension in OpenSSL syntax, repeatable; a "
+                  "section that sets any replaces the inherited list"),
+    AP_INIT_FLAG("CASimpleTime", ca_simple_set_time, NULL,
+                 RSRC_CONF | ACCESS_CONF,
+                 "Answer the time hook with the system clock (default off)"),
+    AP_INIT_FLAG("CASimpleSerialRandom", ca_simple_set_serial_random, NULL,
+                 RSRC_CONF | ACCESS_CONF,
+                 "Answer the serial hook with 20 random bytes "
+                 "(default off)"),
+    { NULL }
+};
+
+/* ---- helpers shared by the start-up checks and signing -------------- */
+
+/* The extensions that apply: the configured list, or the defaults. */
+static const ca_simple_ext *ca_simple_exts(const ca_simple_dir_conf *conf,
+                                           int *n)
+{
+    if (conf->extensions_set) {
+        *n = conf->extensions->nelts;
+        return (const ca_simple_ext *)conf->extensions->elts;
+    }
+    *n = (int)(sizeof(ca_simple_default_exts)
+               / sizeof(ca_simple_default_exts[0]));
+
+    return ca_simple_default_exts;
+}
+
+/*
+ * Add the extensions to a certificate whose issuer is ca and whose public
+ * key is set already (subjectKeyIdentifier hashes it).  Returns the line
+ * that failed, or NULL; the reason is in the OpenSSL error queue.
+ */
+static const ca_simple_ext *ca_simple_add_exts(X509 *x, X509 *ca,
+                                               X509_REQ *req,
+                                               const ca_simple_ext *exts,
+                                               int n)
+{
+    X509V3_CTX ctx;
+    int i;
+
+    memset(&ctx, 0, sizeof(ctx));
+    X509V3_set_ctx(&ctx, ca, x, req, NULL, 0);
+    X509V3_set_ctx_nodb(&ctx);
+    for (i = 0; i < n; i++) {
+        X509_EXTENSION *ext = X509V3_EXT_nconf(NULL, &ctx, exts[i].name,
+                                               exts[i].value);
+        int ok;
+
+        if (!ext) {
+            return &exts[i];
+        }
+        ok = X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        if (!ok) {
+            return &exts[i];
+        }
+    }
+
+    return NULL;
+}
+
+/* A name as RFC 2253 text (UTF-8 left readable), for the log. */
+static const char *ca_simple_name_text(apr_pool_t *p, const X509_NAME *name)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *text = "";
+    char *data;
+    long len;
+
+    if (!bio) {
+        return "(unknown)";
+    }
+    if (X509_NAME_print_ex(bio, name, 0,
+                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        len = BIO_get_mem_data(bio, &data);
+        if (len > 0) {
+            text = apr_pstrmemdup(p, data, (apr_size_t)len);
+        }
+    }
+    BIO_free(bio);
+
+    return text;
+}
+
+/* A time as OpenSSL prints it ("Nov 27 10:00:00 2026 GMT"), for the log. */
+static const char *ca_simple_time_text(apr_pool_t *p, const ASN1_TIME *t)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    const char *text = "(unknown)";
+    char *data;
+    long len;
+
+    if (!bio) {
+        return text;
+    }
+    if (ASN1_TIME_print(bio, t)) {
+        len = BIO_get_mem_data(bio, &data);
+        if (len > 0) {
+            text = apr_pstrmemdup(p, data, (apr_size_t)len);
+        }
+    }
+    BIO_free(bio);
+
+    return text;
+}
+
+/* ---- start-up checks ----------------------------------------------- */
+
+/* Whether a certificate may sign certificates at all. */
+static int ca_simple_can_sign_certs(X509 *x)
+{
+    return X509_check_ca(x) != 0
+           && ca_x509_allows_ku(x, KU_KEY_CERT_SIGN);
+}
+
+/*
+ * Build the extensions once against the real CA certificate, so that a
+ * line that only fails with an issuer (authorityKeyIdentifier keyid:always
+ * and a CA certificate without a subjectKeyIdentifier) shows at start-up.
+ * Returns 0 when a section's own lines fail.
+ */
+static int ca_simple_check_exts(apr_pool_t *ptemp, server_rec *s,
+                                const ca_simple_dir_conf *conf)
+{
+    const ca_simple_ext *exts, *bad;
+    X509 *x;
+    int n;
+
+    exts = ca_simple_exts(conf, &n);
+    x = ca_x509_own(ptemp, X509_new());
+    if (!x || !X509_set_version(x, X509_VERSION_3)
+        || !X509_set_pubkey(x, X509_get0_pubkey(conf->cert->x))) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02001)
+                     "cannot make a test certificate: %s",
+                     ca_openssl_errors(ptemp));
+        return 0;
+    }
+    if (!(bad = ca_simple_add_exts(x, conf->cert->x, NULL, exts, n))) {
+        return 1;
+    }
+    if (conf->extensions_set) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02002)
+                     "CASimpleExtension %s %s cannot be built with "
+                     "CASimpleCertificate %s (%s): %s", bad->name,
+                     bad->value, conf->cert->file, conf->where,
+                     ca_openssl_errors(ptemp));
+        return 0;
+    }
+    /* the section may inherit other lines from an enclosing one */
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(02003)
+                 "the default extension %s %s cannot be built with "
+                 "CASimpleCertificate %s (%s), signing will fail where "
+                 "no CASimpleExtension applies: %s", bad->name, bad->value,
+                 conf->cert->file, conf->where, ca_openssl_errors(ptemp));
+
+    return 1;
+}
+
+/* The chain must start at the CA certificate's issuer and go upwards. */
+static int ca_simple_check_chain(apr_pool_t *ptemp, server_rec *s,
+                                 const ca_simple_dir_conf *conf)
+{
+    X509 *below = conf->cert->x;
+    int i;
+
+    for (i = 0; i < sk_X509_num(conf->chain->certs); i++) {
+        X509 *above = sk_X509_value(conf->chain->certs, i);
+
+        if (X509_check_issued(above, below) != X509_V_OK
+            || X509_verify(below, X509_get0_pubkey(above)) != 1) {
+            ERR_clear_error();
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02004)
+                         "CASimpleChain %s (%s): certificate %d (%s) did "
+                         "not issue %s; the chain must start with the "
+                         "issuer of CASimpleCertificate %s and go up",
+                         conf->chain->file, conf->where, i + 1,
+                         ca_simple_name_text(ptemp,
+                                             X509_get_subject_name(above)),
+                         ca_simple_name_text(ptemp,
+                                             X509_get_subject_name(below)),
+                         conf->cert->file);
+            return 0;
+        }
+        below = above;
+    }
+
+    return 1;
+}
+
+static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
+                                   const ca_simple_dir_conf *conf)
+{
+    apr_time_t now = apr_time_now();
+    int ok = 1;
+
+    if (conf->next) {
+        if (!ca_simple_can_sign_certs(conf->next->x)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02005)
+                         "CASimpleNextCertificate %s (%s) is not a CA "
+                         "certificate that may sign certificates",
+                         conf->next->file, conf->where);
+            ok = 0;
+        }
+        else if (conf->next->not_after <= now) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(02006)
+                         "CASimpleNextCertificate %s (%s) has expired",
+                         conf->next->file, conf->where);
+        }
+    }
+
+    if (!conf->cert_set && !conf->key_set && !conf->chain_set) {
+        return ok;
+    }
+    if (!conf->cert) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02007)
+                     "%s %s (%s) is set but CASimpleCertificate is "
+                     "missing from the same section",
+                     conf->key_set ? "CASimpleKey" : "CASimpleChain",
+                     conf->key_set ? conf->key_file : conf->chain->file,
+                     conf->where);
+        return 0;
+    }
+    if (!conf->key) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02008)
+                     "CASimpleCertificate %s (%s) is set but CASimpleKey "
+                     "is missing from the same section", conf->cert->file,
+                     conf->where);
+        return 0;
+    }
+    if (X509_check_private_key(conf->cert->x, conf->key) != 1) {
+        ERR_clear_error();
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02009)
+                     "CASimpleKey %s does not match CASimpleCertificate %s "
+                     "(%s)", conf->key_file, conf->cert->file, conf->where);
+        ok = 0;
+    }
+    if (!ca_simple_can_sign_certs(conf->cert->x)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02010)
+                     "CASimpleCertificate %s (%s) is not a CA certificate "
+                     "that may sign certificates (it needs basicConstraints "
+                     "CA:TRUE and, if it has a keyUsage, keyCertSign)",
+                     conf->cert->file, conf->where);
+        ok = 0;
+    }
+    else if (conf->cert->not_after <= now) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(02011)
+                     "CASimpleCertificate %s (%s) has expired, requests "
+                     "signed here will fail", conf->cert->file,
+                     conf->where);
+    }
+    if (conf->chain && !ca_simple_check_chain(ptemp, s, conf)) {
+        ok = 0;
+    }
+    if (ok && !ca_simple_check_exts(ptemp, s, conf)) {
+        ok = 0;
+    }
+
+    return ok;
+}
+
+static int ca_simple_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                apr_pool_t *ptemp)
+{
+    ca_simple_make_sections(pconf);
+
+    return OK;
+}
+
+/*
+ * The checks run in check_config rather than post_config: that hook runs
+ * on every reading of the configuration, including "apachectl configtest",
+ * so a mismatched key is reported before a restart is even attempted.
+ * Every problem is logged before httpd is told to stop.
+ */
+static int ca_simple_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s)
+{
+    int i, ok = 1;
+
+    if (!ca_simple_sections) {
+        return OK;
+    }
+    for (i = 0; i < ca_simple_sections->nelts; i++) {
+        const ca_simple_dir_conf *conf =
+            APR_ARRAY_IDX(ca_simple_sections, i, ca_simple_dir_conf *);
+
+        if (!ca_simple_check_section(ptemp, s, conf)) {
+            ok = 0;
+        }
+    }
+    ERR_clear_error();
+
+    return ok ? OK : HTTP_INTERNAL_SERVER_ERROR;
+}
+
+/* ---- the hooks ----------------------------------------------------- */
+
+/* The serial as an INTEGER: RFC 5280 wants it positive and at most 20
+ * octets, which a 20-byte magnitude with the top bit set is not. */
+static int ca_simple_set_serial(request_rec *r, X509 *x,
+                                const unsigned char *serial, apr_size_t len)
+{
+    BIGNUM *bn;
+    int ok;
+
+    if (!serial || !len || len > CA_SIMPLE_SERIAL_LEN
+        || (len == CA_SIMPLE_SERIAL_LEN && (serial[0] & 0x80))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02012)
+                      "ca_makeserial answered a serial of %" APR_SIZE_T_FMT
+                      " bytes, which does not fit in 20 octets", len);
+        return 0;
+    }
+    bn = BN_bin2bn(serial, (int)len, NULL);
+    if (bn && BN_is_zero(bn)) {
+        BN_free(bn);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02013)
+                      "ca_makeserial answered the serial 0");
+        return 0;
+    }
+    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    if (!ok) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02014)
+                      "cannot set the serial number: %s",
+                      ca_openssl_errors(r->pool));
+    }
+
+    return ok;
+}
+
+static apr_status_t ca_simple_free_exts(void *data)
+{
+    sk_X509_EXTENSION_pop_free(data, X509_EXTENSION_free);
+
+    return APR_SUCCESS;
+}
+
+/*
+ * The subjectAltName of the request, the only extension of it we copy;
+ * *san stays NULL when there is none.  Checked before a serial is taken,
+ * so that a refused request never uses one up.
+ */
+static int ca_simple_req_san(request_rec *r, X509_REQ *req,
+                             int subject_empty, X509_EXTENSION **san)
+{
+    STACK_OF(X509_EXTENSION) *exts;
+    int idx;
+
+    *san = NULL;
+    ERR_clear_error();
+    exts = X509_REQ_get_extensions(req);
+    if (!exts && ERR_peek_error()) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02015)
+                      "cannot read the extension request of the "
+                      "certificate request: %s", ca_openssl_errors(r->pool));
+        return HTTP_BAD_REQUEST;
+    }
+    if (exts) {
+        apr_pool_cleanup_register(r->pool, exts, ca_simple_free_exts,
+                                  apr_pool_cleanup_null);
+        idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
+        if (idx >= 0) {
+            if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name,
+                                      idx) >= 0) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02016)
+                              "the certificate request has more than one "
+                              "subjectAltName extension");
+                return HTTP_BAD_REQUEST;
+            }
+            *san = X509v3_get_ext(exts, idx);
+        }
+    }
+    if (subject_empty) {
+        if (!*san) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02017)
+                          "the certificate request has neither a subject "
+                          "nor a subjectAltName; refusing to issue");
+            return HTTP_BAD_REQUEST;
+        }
+        /* RFC 5280 4.2.1.6: critical when the subject is empty */
+        X509_EXTENSION_set_critical(*san, 1);
+    }
+
+    return OK;
+}
+
+/* SHA-256, unless the key type signs without a separate digest (Ed25519,
+ * where OpenSSL names the mandatory digest "UNDEF") or insists on its own
+ * (SM2).  The nid variant cannot express "none" and fails for Ed25519. */
+static const EVP_MD *ca_simple_digest(EVP_PKEY *key)
+{
+    char name[80];
+
+    if (EVP_PKEY_get_default_digest_name(key, name, sizeof(name)) == 2) {
+        return strcmp(name, "UNDEF") ? EVP_get_digestbyname(name) : NULL;
+    }
+
+    return EVP_sha256();
+}
+
+static int ca_simple_sign(request_rec *r, apr_hash_t *params,
+                          const unsigned char *csr, apr_size_t csr_len,
+                          const unsigned char **cert, apr_size_t *cert_len)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+    const unsigned char *serial = NULL;
+    apr_size_t serial_len = 0;
+    apr_time_t now = 0;
+    time_t now_t, until_t;
+    const ca_simple_ext *exts, *bad;
+    const char *tid;
+    X509_REQ *req;
+    X509_EXTENSION *san;
+    X509_NAME *subject;
+    EVP_PKEY *pubkey;
+    X509 *ca, *x;
+    int rv, n, capped = 0;
+
+    if (!conf->cert || !conf->key) {
+        return DECLINED;
+    }
+    ca = conf->cert->x;
+
+    req = ca_req_parse(r->pool, csr, csr_len);
+    if (!req || !(pubkey = X509_REQ_get0_pubkey(req))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02018)
+                      "cannot parse the certificate request: %s",
+                      ca_openssl_errors(r->pool));
+        return HTTP_BAD_REQUEST;
+    }
+    subject = X509_REQ_get_subject_name(req);
+    rv = ca_simple_req_san(r, req, X509_NAME_entry_count(subject) == 0,
+                           &san);
+    if (rv != OK) {
+        return rv;
+    }
+
+    /* the time first: an expired CA must not use up a serial */
+    rv = ca_run_ca_gettime(r, &now);
+    if (rv == DECLINED) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02019)
+                      "no backend answered ca_gettime here; set "
+                      "CASimpleTime on");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rv != OK) {
+        return rv;
+    }
+    now_t = (time_t)apr_time_sec(now);
+    if (X509_cmp_time(X509_get0_notAfter(ca), &now_t) <= 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02020)
+                      "CASimpleCertificate %s has expired (or its notAfter "
+                      "cannot be read); refusing to issue", conf->cert->file);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rv = ca_run_ca_makeserial(r, params, &serial, &serial_len);
+    if (rv == DECLINED) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02021)
+                      "no backend answered ca_makeserial here; set "
+                      "CASimpleSerialRandom on");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (rv != OK) {
+        return rv;
+    }
+
+    /* never outlive the CA certificate */
+    until_t = now_t + (time_t)conf->days * 86400;
+    if (X509_cmp_time(X509_get0_notAfter(ca), &until_t) < 0) {
+        capped = 1;
+    }
+
+    x = ca_x509_own(r->pool, X509_new());
+    if (!x || !X509_set_version(x, X509_VERSION_3)
+        || !X509_set_issuer_name(x, X509_get_subject_name(ca))
+        || !X509_set_subject_name(x, subject)
+        || !X509_set_pubkey(x, pubkey)
+        || !ASN1_TIME_set(X509_getm_notBefore(x), now_t)
+        || !(capped ? X509_set1_notAfter(x, X509_get0_notAfter(ca))
+                    : ASN1_TIME_adj(X509_getm_notAfter(x), now_t,
+                                    conf->days, 0) != NULL)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02022)
+                      "cannot build the certificate: %s",
+                      ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!ca_simple_set_serial(r, x, serial, serial_len)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    exts = ca_simple_exts(conf, &n);
+    if ((bad = ca_simple_add_exts(x, ca, req, exts, n))) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02023)
+                      "cannot add extension %s %s: %s", bad->name,
+                      bad->value, ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (san && !X509_add_ext(x, san, -1)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02024)
+                      "cannot copy the subjectAltName: %s",
+                      ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (X509_sign(x, conf->key, ca_simple_digest(conf->key)) <= 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02025)
+                      "cannot sign the certificate with CASimpleKey %s: %s",
+                      conf->key_file, ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (ca_x509_der(r->pool, x, cert, cert_len) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02026)
+                      "cannot encode the certificate: %s",
+                      ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    tid = params ? apr_hash_get(params, CA_PARAM_TRANSACTION_ID,
+                                APR_HASH_KEY_STRING) : NULL;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(02027)
+                  "issued serial %s to %s, valid until %s%s, signed by "
+                  "%s%s%s", ca_hex(r->pool, serial, serial_len),
+                  X509_NAME_entry_count(subject)
+                      ? ca_simple_name_text(r->pool, subject)
+                      : "(empty subject)",
+                  ca_simple_time_text(r->pool, X509_get0_notAfter(x)),
+                  capped ? " (capped at the CA's notAfter)" : "",
+                  conf->cert->file,
+                  tid ? ", transaction " : "",
+                  tid ? ap_escape_logitem(r->pool, tid) : "");
+
+    return OK;
+}
+
+static int ca_simple_getca(request_rec *r, const unsigned char **der,
+                           apr_size_t *len, apr_time_t *valid_until)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+
+    if (!conf->cert || !conf->key) {
+        return DECLINED;
+    }
+    *der = conf->cert->der;
+    *len = conf->cert->der_len;
+    *valid_until = conf->cert->not_after;
+
+    return OK;
+}
+
+static int ca_simple_getnextca(request_rec *r, const unsigned char **der,
+                               apr_size_t *len, apr_time_t *valid_until)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+
+    if (!conf->next) {
+        return DECLINED;
+    }
+    *der = conf->next->der;
+    *len = conf->next->der_len;
+    *valid_until = conf->next->not_after;
+
+    return OK;
+}
+
+static int ca_simple_getchain(request_rec *r, const unsigned char **der,
+                              apr_size_t *len, apr_time_t *valid_until)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+
+    if (!conf->chain || !conf->cert || !conf->key) {
+        return DECLINED;
+    }
+    *der = conf->chain->der;
+    *len = conf->chain->der_len;
+    *valid_until = conf->chain->not_after;
+
+    return OK;
+}
+
+static int ca_simple_makeserial(request_rec *r, apr_hash_t *params,
+                                const unsigned char **serial,
+                                apr_size_t *len)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+    unsigned char *buf;
+
+    if (!conf->serial_random) {
+        return DECLINED;
+    }
+    buf = apr_palloc(r->pool, CA_SIMPLE_SERIAL_LEN);
+    if (RAND_bytes(buf, CA_SIMPLE_SERIAL_LEN) != 1) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02028)
+                      "cannot make a random serial number: %s",
+                      ca_openssl_errors(r->pool));
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    /* positive, no leading zero byte, so never 0 and always 20 octets */
+    buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
+    *serial = buf;
+    *len = CA_SIMPLE_SERIAL_LEN;
+
+    return OK;
+}
+
+static int ca_simple_gettime(request_rec *r, apr_time_t *now)
+{
+    const ca_simple_dir_conf *conf =
+        ap_get_module_config(r->per_dir_config, &ca_simple_module);
+
+    if (!conf->time) {
+        return DECLINED;
+    }
+    *now = apr_time_now();
+
+    return OK;
+}
+
+static void ca_simple_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(ca_simple_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(ca_simple_check_config, NULL, NULL,
+                         APR_HOOK_MIDDLE);
+
+    APR_OPTIONAL_HOOK(ca, ca_sign, ca_simple_sign, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ca, ca_getca, ca_simple_getca, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ca, ca_getnextca, ca_simple_getnextca, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ca, ca_getchain, ca_simple_getchain, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ca, ca_makeserial, ca_simple_makeserial, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(ca, ca_gettime, ca_simple_gettime, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(ca_simple) =
+{
+    STANDARD20_MODULE_STUFF,
+    ca_simple_create_dir_conf,  /* create per-directory config */
+    ca_simple_merge_dir_conf,   /* merge per-directory config */
+    NULL,                       /* create per-server config */
+    NULL,                       /* merge per-server config */
+    ca_simple_cmds,             /* command table */
+    ca_simple_register_hooks,   /* register hooks */
+#if defined(AP_MODULE_HAS_FLAGS)
+    0                           /* flags */
+#endif
+};
