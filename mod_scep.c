@@ -754,6 +754,7 @@ static int scep_get_ca_caps(request_rec *r, const scep_dir_conf *conf)
     const char *caps = apr_pstrcat(r->pool,
                                    scep_has_next_ca(r) ? "GetNextCACert\n" : "",
                                    "POSTPKIOperation\n"
+                                   "Renewal\n"
                                    "SHA-1\n"
                                    "SHA-256\n"
                                    "SHA-512\n"
@@ -1422,6 +1423,77 @@ static int scep_success(request_rec *r, const unsigned char *cert,
     return 1;
 }
 
+/*
+ * Who signed the request: a self-signed certificate (first enrollment), or
+ * a certificate of this CA still within its validity (renewal, RFC 8894
+ * section 2.3; macOS and sscep renew with PKCSReq, so the signer decides,
+ * not only the messageType).  Anything else is refused.
+ */
+static int scep_classify_signer(request_rec *r, const scep_msg_t *msg,
+                                int *renewal, const char **why)
+{
+    const unsigned char *ca = NULL, *chain = NULL;
+    apr_size_t ca_len = 0, chain_len = 0;
+    apr_time_t until;
+    X509 *signer = msg->signer, *cacert;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    STACK_OF(X509) *untrusted = NULL;
+    int ok = 0, err = X509_V_OK;
+
+    *renewal = 0;
+    /* names and key identifiers only: Apple's temporary identity has no
+     * keyCertSign, and a forged self-signature would gain nothing */
+    if (X509_self_signed(signer, 0) == 1) {
+        ERR_clear_error();
+        if (msg->message_type == SCEP_MSG_RENEWALREQ) {
+            *why = "a RenewalReq must be signed by the certificate it renews";
+            return 0;
+        }
+        return 1;
+    }
+    ERR_clear_error();
+    if (ca_run_ca_getca(r, &ca, &ca_len, &until) != OK || !ca
+        || !(cacert = ca_x509_parse(r->pool, ca, ca_len))) {
+        *why = "no CA is configured here to check the signer against";
+        return 0;
+    }
+    if (ca_run_ca_getchain(r, &chain, &chain_len, &until) == OK && chain) {
+        untrusted = ca_p7_certs_parse(r->pool, chain, chain_len);
+    }
+    /* the issuing CA is the anchor even when it is an intermediate */
+    store = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    if (store && ctx && X509_STORE_add_cert(store, cacert)
+        && X509_STORE_CTX_init(ctx, store, signer, untrusted)) {
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_PARTIAL_CHAIN);
+        ok = X509_verify_cert(ctx) == 1;
+        err = X509_STORE_CTX_get_error(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    if (!ok) {
+        char *subject = X509_NAME_oneline(X509_get_subject_name(signer),
+                                          NULL, 0);
+
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(01032)
+                      "transaction %s: signer %s is neither self-signed nor "
+                      "a valid certificate of this CA: %s",
+                      msg->transaction_id, subject ? subject : "?",
+                      X509_verify_cert_error_string(err));
+        OPENSSL_free(subject);
+        *why = err == X509_V_ERR_CERT_HAS_EXPIRED
+               || err == X509_V_ERR_CERT_NOT_YET_VALID
+               ? "the certificate that signed the request is not valid now"
+               : "the request is signed by a certificate this CA did not "
+                 "issue";
+        return 0;
+    }
+    *renewal = 1;
+    return 1;
+}
+
 static void scep_enroll(request_rec *r, const scep_dir_conf *conf,
                         const scep_msg_t *msg, scep_answer *a)
 {
@@ -1431,8 +1503,12 @@ static void scep_enroll(request_rec *r, const scep_dir_conf *conf,
     apr_hash_t *params;
     X509_REQ *req;
     EVP_PKEY *pub;
-    int rv;
+    int rv, renewal;
 
+    if (!scep_classify_signer(r, msg, &renewal, &why)) {
+        scep_fail(a, SCEP_FAIL_BADREQUEST, why);
+        return;
+    }
     if (!(data = scep_open(r, conf, msg, &len, a))) {
         return;
     }
@@ -1455,6 +1531,9 @@ static void scep_enroll(request_rec *r, const scep_dir_conf *conf,
     }
 
     params = scep_params(r, msg);
+    if (renewal) {
+        apr_hash_set(params, CA_PARAM_RENEWAL, APR_HASH_KEY_STRING, "1");
+    }
     if ((challenge = scep_req_challenge(r->pool, req))) {
         apr_hash_set(params, CA_PARAM_CHALLENGE, APR_HASH_KEY_STRING,
                      challenge);
@@ -1664,6 +1743,7 @@ static int scep_pki_operation(request_rec *r, const scep_dir_conf *conf)
     else {
         switch (msg->message_type) {
         case SCEP_MSG_PKCSREQ:
+        case SCEP_MSG_RENEWALREQ:
             scep_enroll(r, conf, msg, &a);
             break;
         case SCEP_MSG_CERTPOLL:
