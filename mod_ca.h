@@ -122,10 +122,12 @@ APR_DECLARE_EXTERNAL_HOOK(ca, CA, int, ca_sign,
  * Store an issued certificate (optional).
  *
  * Unlike the other hooks, every implementation is offered the certificate:
- * a backend that stored it returns DECLINED so the next one may store it
- * too.  A backend returns an HTTP status only when it was required to
- * store the certificate and could not; the frontend then logs and reports
- * the failure.
+ * a backend returns OK when it stored it and DECLINED when storing is not
+ * configured here; either way the next one runs.  A backend returns an
+ * HTTP status only when it was required to store the certificate and
+ * could not: that stops the run, and the frontend refuses to hand the
+ * certificate out.  The runner returns OK when nobody failed (also when
+ * no store is registered).
  */
 APR_DECLARE_EXTERNAL_HOOK(ca, CA, int, ca_certstore,
         (request_rec *r, apr_hash_t *params,
@@ -136,7 +138,7 @@ APR_DECLARE_EXTERNAL_HOOK(ca, CA, int, ca_certstore,
  *
  * @param params  the search: CA_PARAM_TRANSACTION_ID (poll for a pending
  *                request), or CA_PARAM_ISSUER plus CA_PARAM_SERIAL
- *                (GetCert); CA_PARAM_SUBJECT may accompany a poll
+ *                (GetCert)
  * @param cert    out: DER X.509 of the certificate found
  * @return OK with *cert set: found.  OK with *cert NULL: known but not
  *         issued yet (still pending).  HTTP_NOT_FOUND: no such request or

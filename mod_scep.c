@@ -62,6 +62,8 @@ typedef struct scep_dir_conf {
     X509 *ra_next;
     const unsigned char *ra_der;        /* ra_cert, encoded once */
     apr_size_t ra_der_len;
+    const unsigned char *ra_next_der;   /* ra_next, encoded once */
+    apr_size_t ra_next_der_len;
     const char *ra_cert_file;
     const char *ra_key_file;
     apr_off_t size;
@@ -133,13 +135,27 @@ static void *scep_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     const scep_dir_conf *add = addv;
     scep_dir_conf *new = apr_pcalloc(p, sizeof(*new));
 
-    SCEP_MERGE(ra_cert, ra_cert_set);
-    SCEP_MERGE(ra_der, ra_cert_set);
-    SCEP_MERGE(ra_der_len, ra_cert_set);
-    SCEP_MERGE(ra_cert_file, ra_cert_set);
-    SCEP_MERGE(ra_key, ra_key_set);
-    SCEP_MERGE(ra_key_file, ra_key_set);
+    /* the RA certificate and key are inherited together, never mixed
+     * across sections, so that start-up checks see every pair in use */
+    if (add->ra_cert_set || add->ra_key_set) {
+        new->ra_cert = add->ra_cert;
+        new->ra_der = add->ra_der;
+        new->ra_der_len = add->ra_der_len;
+        new->ra_cert_file = add->ra_cert_file;
+        new->ra_key = add->ra_key;
+        new->ra_key_file = add->ra_key_file;
+    }
+    else {
+        new->ra_cert = base->ra_cert;
+        new->ra_der = base->ra_der;
+        new->ra_der_len = base->ra_der_len;
+        new->ra_cert_file = base->ra_cert_file;
+        new->ra_key = base->ra_key;
+        new->ra_key_file = base->ra_key_file;
+    }
     SCEP_MERGE(ra_next, ra_next_set);
+    SCEP_MERGE(ra_next_der, ra_next_set);
+    SCEP_MERGE(ra_next_der_len, ra_next_set);
     SCEP_MERGE(size, size_set);
     SCEP_MERGE(subject, subject_set);
     SCEP_MERGE(san, san_set);
@@ -236,8 +252,11 @@ static const char *scep_set_ra_next(cmd_parms *cmd, void *dconf,
     if (err) {
         return err;
     }
-    if (ca_load_cert(cmd->pool, path, &conf->ra_next, &err) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    if (ca_load_cert(cmd->pool, path, &conf->ra_next, &err) != APR_SUCCESS
+        || ca_x509_der(cmd->pool, conf->ra_next, &conf->ra_next_der,
+                       &conf->ra_next_der_len) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name,
+                            err ? err : "cannot encode the certificate");
     }
     conf->ra_next_set = 1;
 
@@ -523,10 +542,19 @@ static int scep_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 static int scep_check_ra(apr_pool_t *ptemp, server_rec *s,
                          const scep_dir_conf *conf)
 {
-    if (!conf->ra_cert || !conf->ra_key) {
-        /* the other half may come from an enclosing section: the
-         * request path refuses to run without both */
-        return 1;
+    if (conf->ra_cert && !conf->ra_key) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CA_LOGNO(01033)
+                     "ScepRACertificate %s has no ScepRAKey in the same "
+                     "section (they are inherited together)",
+                     conf->ra_cert_file);
+        return 0;
+    }
+    if (conf->ra_key && !conf->ra_cert) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CA_LOGNO(01034)
+                     "ScepRAKey %s has no ScepRACertificate in the same "
+                     "section (they are inherited together)",
+                     conf->ra_key_file);
+        return 0;
     }
     if (X509_check_private_key(conf->ra_cert, conf->ra_key) != 1) {
         ERR_clear_error();
@@ -546,15 +574,13 @@ static int scep_check_ra(apr_pool_t *ptemp, server_rec *s,
     return 1;
 }
 
-static int scep_post_config(apr_pool_t *pconf, apr_pool_t *plog,
-                            apr_pool_t *ptemp, server_rec *s)
+/* check_config runs for configtest and before a graceful restart too */
+static int scep_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *s)
 {
     const char *err = NULL;
     int i;
 
-    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
-        return OK;
-    }
     if (scep_msg_init(&err) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CA_LOGNO(01005)
                      "cannot initialise the SCEP message code: %s", err);
@@ -860,8 +886,8 @@ static int scep_get_next_ca_cert(request_rec *r, const scep_dir_conf *conf)
     parts[0].len = next_len;
     parts[1].data = conf->ra_der;
     parts[1].len = conf->ra_der_len;
-    parts[2].data = (const unsigned char *)conf->ra_next;
-    parts[2].len = conf->ra_next ? sizeof(X509 *) : 0;
+    parts[2].data = conf->ra_next_der;
+    parts[2].len = conf->ra_next_der_len;
     key = scep_cache_key(r->pool, "GetNextCACert", parts, 3, &klen);
     if ((hit = scep_cache_get(key, klen))) {
         return scep_send(r, CT_NEXT_CA_CERT, hit->data, hit->len);
@@ -1220,9 +1246,12 @@ static X509_NAME *scep_build_subject(request_rec *r,
                 }
                 if (rule->limit && ++found > rule->limit) {
                     *why = apr_psprintf(r->pool, "the request has more than "
-                                        "%d %s field%s in its subject",
-                                        rule->limit, rule->obj ? rule->field
-                                                               : "",
+                                        "%d %sfield%s in its subject",
+                                        rule->limit,
+                                        rule->obj ? apr_pstrcat(r->pool,
+                                                                rule->field,
+                                                                " ", NULL)
+                                                  : "",
                                         rule->limit > 1 ? "s" : "");
                     goto fail;
                 }
@@ -1298,9 +1327,11 @@ static GENERAL_NAMES *scep_build_sans(request_rec *r,
                 }
                 if (rule->limit && ++found > rule->limit) {
                     *why = apr_psprintf(r->pool, "the request has more than "
-                                        "%d %s subjectAltName%s",
+                                        "%d %ssubjectAltName%s",
                                         rule->limit, rule->gen_type >= 0
-                                        ? scep_san_name(rule->gen_type) : "",
+                                        ? apr_pstrcat(r->pool, scep_san_name(
+                                                      rule->gen_type), " ",
+                                                      NULL) : "",
                                         rule->limit > 1 ? "s" : "");
                     goto fail;
                 }
@@ -1822,7 +1853,7 @@ static void scep_register_hooks(apr_pool_t *p)
     static const char *const pre[] = { "mod_ca.c", NULL };
 
     ap_hook_pre_config(scep_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_config(scep_post_config, pre, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(scep_check_config, pre, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(scep_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(scep_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
