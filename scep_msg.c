@@ -38,6 +38,13 @@ enum {
 /* Written once by scep_msg_init() before any thread starts. */
 static int scep_nids[A_COUNT];
 
+/* The providers scep_msg_init() loaded, held for the life of the process:
+ * OSSL_PROVIDER_load() hands out a reference, and a reference dropped on
+ * the floor outlives OPENSSL_cleanup() as unreachable memory (LeakSanitizer
+ * reports it at exit once the legacy provider has been used). */
+static OSSL_PROVIDER *scep_legacy_provider;
+static OSSL_PROVIDER *scep_default_provider;
+
 apr_status_t scep_msg_init(const char **err)
 {
     int i;
@@ -58,14 +65,14 @@ apr_status_t scep_msg_init(const char **err)
         scep_nids[i] = nid;
     }
     /* Naming "legacy" makes the default provider load only when named too. */
-    if (!OSSL_PROVIDER_available(NULL, "legacy")) {
-        if (!OSSL_PROVIDER_load(NULL, "legacy")) {
+    if (!scep_legacy_provider && !OSSL_PROVIDER_available(NULL, "legacy")) {
+        if (!(scep_legacy_provider = OSSL_PROVIDER_load(NULL, "legacy"))) {
             /* DES requests will fail with badAlg, everything else works */
             ERR_clear_error();
         }
     }
-    if (!OSSL_PROVIDER_available(NULL, "default")
-        && !OSSL_PROVIDER_load(NULL, "default")) {
+    if (!scep_default_provider && !OSSL_PROVIDER_available(NULL, "default")
+        && !(scep_default_provider = OSSL_PROVIDER_load(NULL, "default"))) {
         if (err) {
             *err = "cannot load the OpenSSL default provider";
         }
