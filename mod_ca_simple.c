@@ -22,25 +22,20 @@
 #include "apr_strings.h"
 
 #include <errno.h>
-#include <string.h>
 
-#include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/objects.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "mod_ca.h"
 #include "ca_util.h"
+#include "ca_issue.h"
 
 module AP_MODULE_DECLARE_DATA ca_simple_module;
 
-#define CA_SIMPLE_DAYS_DEFAULT  365
-#define CA_SIMPLE_DAYS_MAX      36500
-#define CA_SIMPLE_SERIAL_LEN    20      /* RFC 5280 4.1.2.2 maximum */
+#define CA_SIMPLE_DAYS_DEFAULT  CA_ISSUE_DAYS_DEFAULT
+#define CA_SIMPLE_DAYS_MAX      CA_ISSUE_DAYS_MAX
 
 /* A certificate read from a file, with what the hooks hand out. */
 typedef struct ca_simple_cert {
@@ -60,13 +55,6 @@ typedef struct ca_simple_chain {
     apr_time_t not_after;               /* earliest of the chain */
 } ca_simple_chain;
 
-/* One CASimpleExtension line. */
-typedef struct ca_simple_ext {
-    const char *name;
-    const char *value;
-    const char *oid;                    /* to refuse duplicates */
-} ca_simple_ext;
-
 typedef struct ca_simple_dir_conf {
     /* the signer: inherited as a unit, see the top of the file */
     ca_simple_cert *cert;               /* CASimpleCertificate */
@@ -76,7 +64,8 @@ typedef struct ca_simple_dir_conf {
 
     ca_simple_cert *next;               /* CASimpleNextCertificate */
     int days;                           /* CASimpleDays */
-    apr_array_header_t *extensions;     /* CASimpleExtension, replaces */
+    apr_array_header_t *extensions;     /* CASimpleExtension, replaces;
+                                         * of ca_issue_ext */
     int time;                           /* CASimpleTime */
     int serial_random;                  /* CASimpleSerialRandom */
 
@@ -92,16 +81,6 @@ typedef struct ca_simple_dir_conf {
     unsigned int serial_random_set:1;
     unsigned int registered:1;          /* in ca_simple_sections already */
 } ca_simple_dir_conf;
-
-/* Issued when no CASimpleExtension applies: an end-entity client
- * certificate, as SCEP clients usually want. */
-static const ca_simple_ext ca_simple_default_exts[] = {
-    { "basicConstraints",       "critical,CA:FALSE", NULL },
-    { "keyUsage",  "critical,digitalSignature,keyEncipherment", NULL },
-    { "extendedKeyUsage",       "clientAuth", NULL },
-    { "subjectKeyIdentifier",   "hash", NULL },
-    { "authorityKeyIdentifier", "keyid:always", NULL }
-};
 
 /*
  * Every section that set a certificate or key, for the start-up checks.
@@ -356,61 +335,28 @@ static const char *ca_simple_add_extension(cmd_parms *cmd, void *dconf,
                                            const char *value)
 {
     ca_simple_dir_conf *conf = dconf;
-    const char *given = name;
-    X509V3_CTX ctx;
-    X509_EXTENSION *ext;
-    ca_simple_ext *e;
-    char oid[128];
-    int i, nid;
+    const ca_issue_ext *dup;
+    const char *err = NULL;
+    ca_issue_ext ext;
 
-    /* OpenSSL looks extensions up by short name only; accept the long
-     * name and the dotted OID of a known extension too */
-    if ((nid = OBJ_txt2nid(name)) != NID_undef && OBJ_nid2sn(nid)) {
-        name = OBJ_nid2sn(nid);
-    }
-    ERR_clear_error();                  /* a name that is no OID */
-
-    /* test mode: syntax only, no issuer or subject to take keys from */
-    memset(&ctx, 0, sizeof(ctx));
-    X509V3_set_ctx_test(&ctx);
-    X509V3_set_ctx_nodb(&ctx);
-    ext = X509V3_EXT_nconf(NULL, &ctx, name, value);
-    if (!ext) {
-        return apr_psprintf(cmd->pool, "%s %s %s: not a valid extension: %s",
-                            cmd->cmd->name, given, value,
-                            ca_openssl_errors(cmd->temp_pool));
-    }
-    nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
-    OBJ_obj2txt(oid, sizeof(oid), X509_EXTENSION_get_object(ext), 1);
-    X509_EXTENSION_free(ext);
-
-    if (nid == NID_subject_alt_name) {
-        /* the frontend decides the names; they arrive in the request */
-        return apr_psprintf(cmd->pool, "%s %s: the subjectAltName is taken "
-                            "from the request the frontend built; set it "
-                            "with the frontend's SubjectAltName directives",
-                            cmd->cmd->name, given);
+    if (ca_issue_ext_parse(cmd->pool, name, value, &ext, &err)
+        != APR_SUCCESS) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " ", err, NULL);
     }
 
     if (!conf->extensions_set) {
         /* the first line of a section replaces the inherited list */
         conf->extensions = apr_array_make(cmd->pool, 5,
-                                          sizeof(ca_simple_ext));
+                                          sizeof(ca_issue_ext));
         conf->extensions_set = 1;
     }
-    for (i = 0; i < conf->extensions->nelts; i++) {
-        e = &APR_ARRAY_IDX(conf->extensions, i, ca_simple_ext);
-        if (!strcmp(e->oid, oid)) {
-            /* RFC 5280 4.2: an extension appears at most once */
-            return apr_psprintf(cmd->pool, "%s %s: already set in this "
-                                "section as %s", cmd->cmd->name, given,
-                                e->name);
-        }
+    if ((dup = ca_issue_ext_find(conf->extensions, ext.oid))) {
+        /* RFC 5280 4.2: an extension appears at most once */
+        return apr_psprintf(cmd->pool, "%s %s: already set in this "
+                            "section as %s", cmd->cmd->name, name,
+                            dup->name);
     }
-    e = apr_array_push(conf->extensions);
-    e->name = name;
-    e->value = value;
-    e->oid = apr_pstrdup(cmd->pool, oid);
+    APR_ARRAY_PUSH(conf->extensions, ca_issue_ext) = ext;
 
     return NULL;
 }
@@ -472,106 +418,18 @@ static const command_rec ca_simple_cmds[] = {
 /* ---- helpers shared by the start-up checks and signing -------------- */
 
 /* The extensions that apply: the configured list, or the defaults. */
-static const ca_simple_ext *ca_simple_exts(const ca_simple_dir_conf *conf,
-                                           int *n)
+static const ca_issue_ext *ca_simple_exts(const ca_simple_dir_conf *conf,
+                                          int *n)
 {
     if (conf->extensions_set) {
         *n = conf->extensions->nelts;
-        return (const ca_simple_ext *)conf->extensions->elts;
-    }
-    *n = (int)(sizeof(ca_simple_default_exts)
-               / sizeof(ca_simple_default_exts[0]));
-
-    return ca_simple_default_exts;
-}
-
-/*
- * Add the extensions to a certificate whose issuer is ca and whose public
- * key is set already (subjectKeyIdentifier hashes it).  Returns the line
- * that failed, or NULL; the reason is in the OpenSSL error queue.
- */
-static const ca_simple_ext *ca_simple_add_exts(X509 *x, X509 *ca,
-                                               X509_REQ *req,
-                                               const ca_simple_ext *exts,
-                                               int n)
-{
-    X509V3_CTX ctx;
-    int i;
-
-    memset(&ctx, 0, sizeof(ctx));
-    X509V3_set_ctx(&ctx, ca, x, req, NULL, 0);
-    X509V3_set_ctx_nodb(&ctx);
-    for (i = 0; i < n; i++) {
-        X509_EXTENSION *ext = X509V3_EXT_nconf(NULL, &ctx, exts[i].name,
-                                               exts[i].value);
-        int ok;
-
-        if (!ext) {
-            return &exts[i];
-        }
-        ok = X509_add_ext(x, ext, -1);
-        X509_EXTENSION_free(ext);
-        if (!ok) {
-            return &exts[i];
-        }
+        return (const ca_issue_ext *)conf->extensions->elts;
     }
 
-    return NULL;
-}
-
-/* A name as RFC 2253 text (UTF-8 left readable), for the log. */
-static const char *ca_simple_name_text(apr_pool_t *p, const X509_NAME *name)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    const char *text = "";
-    char *data;
-    long len;
-
-    if (!bio) {
-        return "(unknown)";
-    }
-    if (X509_NAME_print_ex(bio, name, 0,
-                           XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
-        len = BIO_get_mem_data(bio, &data);
-        if (len > 0) {
-            text = apr_pstrmemdup(p, data, (apr_size_t)len);
-        }
-    }
-    BIO_free(bio);
-
-    return text;
-}
-
-/* A time as OpenSSL prints it ("Nov 27 10:00:00 2026 GMT"), for the log. */
-static const char *ca_simple_time_text(apr_pool_t *p, const ASN1_TIME *t)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    const char *text = "(unknown)";
-    char *data;
-    long len;
-
-    if (!bio) {
-        return text;
-    }
-    if (ASN1_TIME_print(bio, t)) {
-        len = BIO_get_mem_data(bio, &data);
-        if (len > 0) {
-            text = apr_pstrmemdup(p, data, (apr_size_t)len);
-        }
-    }
-    BIO_free(bio);
-
-    return text;
+    return ca_issue_default_exts(n);
 }
 
 /* ---- start-up checks ----------------------------------------------- */
-
-/* Whether a certificate may sign certificates at all. */
-static int ca_simple_can_sign_certs(X509 *x)
-{
-    return X509_check_ca(x) != 0
-           && ca_x509_allows_ku(x, KU_KEY_CERT_SIGN);
-}
 
 /*
  * Build the extensions once against the real CA certificate, so that a
@@ -582,28 +440,25 @@ static int ca_simple_can_sign_certs(X509 *x)
 static int ca_simple_check_exts(apr_pool_t *ptemp, server_rec *s,
                                 const ca_simple_dir_conf *conf)
 {
-    const ca_simple_ext *exts, *bad;
-    X509 *x;
+    const ca_issue_ext *exts, *bad;
+    const char *why = "";
     int n;
 
     exts = ca_simple_exts(conf, &n);
-    x = ca_x509_own(ptemp, X509_new());
-    if (!x || !X509_set_version(x, X509_VERSION_3)
-        || !X509_set_pubkey(x, X509_get0_pubkey(conf->cert->x))) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02001)
-                     "cannot make a test certificate: %s",
-                     ca_openssl_errors(ptemp));
-        return 0;
-    }
-    if (!(bad = ca_simple_add_exts(x, conf->cert->x, NULL, exts, n))) {
+    if (ca_issue_exts_try(ptemp, conf->cert->x, exts, n, &bad, &why)
+        == APR_SUCCESS) {
         return 1;
+    }
+    if (!bad) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02001)
+                     "cannot make a test certificate: %s", why);
+        return 0;
     }
     if (conf->extensions_set) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02002)
                      "CASimpleExtension %s %s cannot be built with "
                      "CASimpleCertificate %s (%s): %s", bad->name,
-                     bad->value, conf->cert->file, conf->where,
-                     ca_openssl_errors(ptemp));
+                     bad->value, conf->cert->file, conf->where, why);
         return 0;
     }
     /* the section may inherit other lines from an enclosing one */
@@ -611,7 +466,7 @@ static int ca_simple_check_exts(apr_pool_t *ptemp, server_rec *s,
                  "the default extension %s %s cannot be built with "
                  "CASimpleCertificate %s (%s), signing will fail where "
                  "no CASimpleExtension applies: %s", bad->name, bad->value,
-                 conf->cert->file, conf->where, ca_openssl_errors(ptemp));
+                 conf->cert->file, conf->where, why);
 
     return 1;
 }
@@ -634,9 +489,9 @@ static int ca_simple_check_chain(apr_pool_t *ptemp, server_rec *s,
                          "not issue %s; the chain must start with the "
                          "issuer of CASimpleCertificate %s and go up",
                          conf->chain->file, conf->where, i + 1,
-                         ca_simple_name_text(ptemp,
+                         ca_issue_name_text(ptemp,
                                              X509_get_subject_name(above)),
-                         ca_simple_name_text(ptemp,
+                         ca_issue_name_text(ptemp,
                                              X509_get_subject_name(below)),
                          conf->cert->file);
             return 0;
@@ -654,7 +509,7 @@ static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
     int ok = 1;
 
     if (conf->next) {
-        if (!ca_simple_can_sign_certs(conf->next->x)) {
+        if (!ca_issue_can_sign_certs(conf->next->x)) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02005)
                          "CASimpleNextCertificate %s (%s) is not a CA "
                          "certificate that may sign certificates",
@@ -694,7 +549,7 @@ static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
                      "(%s)", conf->key_file, conf->cert->file, conf->where);
         ok = 0;
     }
-    if (!ca_simple_can_sign_certs(conf->cert->x)) {
+    if (!ca_issue_can_sign_certs(conf->cert->x)) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02010)
                      "CASimpleCertificate %s (%s) is not a CA certificate "
                      "that may sign certificates (it needs basicConstraints "
@@ -755,109 +610,6 @@ static int ca_simple_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 /* ---- the hooks ----------------------------------------------------- */
 
-/* The serial as an INTEGER: RFC 5280 wants it positive and at most 20
- * octets, which a 20-byte magnitude with the top bit set is not. */
-static int ca_simple_set_serial(request_rec *r, X509 *x,
-                                const unsigned char *serial, apr_size_t len)
-{
-    BIGNUM *bn;
-    int ok;
-
-    if (!serial || !len || len > CA_SIMPLE_SERIAL_LEN
-        || (len == CA_SIMPLE_SERIAL_LEN && (serial[0] & 0x80))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02012)
-                      "ca_makeserial answered a serial of %" APR_SIZE_T_FMT
-                      " bytes, which does not fit in 20 octets", len);
-        return 0;
-    }
-    bn = BN_bin2bn(serial, (int)len, NULL);
-    if (bn && BN_is_zero(bn)) {
-        BN_free(bn);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02013)
-                      "ca_makeserial answered the serial 0");
-        return 0;
-    }
-    ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
-    BN_free(bn);
-    if (!ok) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02014)
-                      "cannot set the serial number: %s",
-                      ca_openssl_errors(r->pool));
-    }
-
-    return ok;
-}
-
-static apr_status_t ca_simple_free_exts(void *data)
-{
-    sk_X509_EXTENSION_pop_free(data, X509_EXTENSION_free);
-
-    return APR_SUCCESS;
-}
-
-/*
- * The subjectAltName of the request, the only extension of it we copy;
- * *san stays NULL when there is none.  Checked before a serial is taken,
- * so that a refused request never uses one up.
- */
-static int ca_simple_req_san(request_rec *r, X509_REQ *req,
-                             int subject_empty, X509_EXTENSION **san)
-{
-    STACK_OF(X509_EXTENSION) *exts;
-    int idx;
-
-    *san = NULL;
-    ERR_clear_error();
-    exts = X509_REQ_get_extensions(req);
-    if (!exts && ERR_peek_error()) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02015)
-                      "cannot read the extension request of the "
-                      "certificate request: %s", ca_openssl_errors(r->pool));
-        return HTTP_BAD_REQUEST;
-    }
-    if (exts) {
-        apr_pool_cleanup_register(r->pool, exts, ca_simple_free_exts,
-                                  apr_pool_cleanup_null);
-        idx = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
-        if (idx >= 0) {
-            if (X509v3_get_ext_by_NID(exts, NID_subject_alt_name,
-                                      idx) >= 0) {
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02016)
-                              "the certificate request has more than one "
-                              "subjectAltName extension");
-                return HTTP_BAD_REQUEST;
-            }
-            *san = X509v3_get_ext(exts, idx);
-        }
-    }
-    if (subject_empty) {
-        if (!*san) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02017)
-                          "the certificate request has neither a subject "
-                          "nor a subjectAltName; refusing to issue");
-            return HTTP_BAD_REQUEST;
-        }
-        /* RFC 5280 4.2.1.6: critical when the subject is empty */
-        X509_EXTENSION_set_critical(*san, 1);
-    }
-
-    return OK;
-}
-
-/* SHA-256, unless the key type signs without a separate digest (Ed25519,
- * where OpenSSL names the mandatory digest "UNDEF") or insists on its own
- * (SM2).  The nid variant cannot express "none" and fails for Ed25519. */
-static const EVP_MD *ca_simple_digest(EVP_PKEY *key)
-{
-    char name[80];
-
-    if (EVP_PKEY_get_default_digest_name(key, name, sizeof(name)) == 2) {
-        return strcmp(name, "UNDEF") ? EVP_get_digestbyname(name) : NULL;
-    }
-
-    return EVP_sha256();
-}
-
 static int ca_simple_sign(request_rec *r, apr_hash_t *params,
                           const unsigned char *csr, apr_size_t csr_len,
                           const unsigned char **cert, apr_size_t *cert_len)
@@ -867,13 +619,12 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
     const unsigned char *serial = NULL;
     apr_size_t serial_len = 0;
     apr_time_t now = 0;
-    time_t now_t, until_t;
-    const ca_simple_ext *exts, *bad;
-    const char *tid;
+    const ca_issue_ext *exts, *bad;
+    const char *tid, *why = "";
+    apr_status_t status;
     X509_REQ *req;
     X509_EXTENSION *san;
     X509_NAME *subject;
-    EVP_PKEY *pubkey;
     X509 *ca, *x;
     int rv, n, capped = 0;
 
@@ -883,17 +634,29 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
     ca = conf->cert->x;
 
     req = ca_req_parse(r->pool, csr, csr_len);
-    if (!req || !(pubkey = X509_REQ_get0_pubkey(req))) {
+    if (!req || !X509_REQ_get0_pubkey(req)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02018)
                       "cannot parse the certificate request: %s",
                       ca_openssl_errors(r->pool));
         return HTTP_BAD_REQUEST;
     }
-    subject = X509_REQ_get_subject_name(req);
-    rv = ca_simple_req_san(r, req, X509_NAME_entry_count(subject) == 0,
-                           &san);
-    if (rv != OK) {
-        return rv;
+    /* checked before a serial is taken, so that a refused request never
+     * uses one up */
+    status = ca_issue_req_names(r->pool, req, &subject, &san, &why);
+    if (status == APR_EEXIST) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02016)
+                      "%s", why);
+        return HTTP_BAD_REQUEST;
+    }
+    if (status == APR_ENOENT) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02017)
+                      "%s", why);
+        return HTTP_BAD_REQUEST;
+    }
+    if (status != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02015)
+                      "%s", why);
+        return HTTP_BAD_REQUEST;
     }
 
     /* the time first: an expired CA must not use up a serial */
@@ -907,8 +670,7 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
     if (rv != OK) {
         return rv;
     }
-    now_t = (time_t)apr_time_sec(now);
-    if (X509_cmp_time(X509_get0_notAfter(ca), &now_t) <= 0) {
+    if (ca_issue_ca_expired(ca, now)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02020)
                       "CASimpleCertificate %s has expired (or its notAfter "
                       "cannot be read); refusing to issue", conf->cert->file);
@@ -926,48 +688,47 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
         return rv;
     }
 
-    /* never outlive the CA certificate */
-    until_t = now_t + (time_t)conf->days * 86400;
-    if (X509_cmp_time(X509_get0_notAfter(ca), &until_t) < 0) {
-        capped = 1;
-    }
-
-    x = ca_x509_own(r->pool, X509_new());
-    if (!x || !X509_set_version(x, X509_VERSION_3)
-        || !X509_set_issuer_name(x, X509_get_subject_name(ca))
-        || !X509_set_subject_name(x, subject)
-        || !X509_set_pubkey(x, pubkey)
-        || !ASN1_TIME_set(X509_getm_notBefore(x), now_t)
-        || !(capped ? X509_set1_notAfter(x, X509_get0_notAfter(ca))
-                    : ASN1_TIME_adj(X509_getm_notAfter(x), now_t,
-                                    conf->days, 0) != NULL)) {
+    if (ca_issue_cert_new(r->pool, ca, req, now, conf->days, &x, &capped,
+                          &why) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02022)
-                      "cannot build the certificate: %s",
-                      ca_openssl_errors(r->pool));
+                      "cannot build the certificate: %s", why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (!ca_simple_set_serial(r, x, serial, serial_len)) {
+    status = ca_issue_set_serial(r->pool, x, serial, serial_len, &why);
+    if (status == APR_EINVAL) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02012)
+                      "ca_makeserial answered %s", why);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (status == APR_ERANGE) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02013)
+                      "ca_makeserial answered %s", why);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (status != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02014)
+                      "cannot set the serial number: %s", why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
     exts = ca_simple_exts(conf, &n);
-    if ((bad = ca_simple_add_exts(x, ca, req, exts, n))) {
+    if (ca_issue_add_exts(r->pool, x, ca, req, exts, n, &bad, &why)
+        != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02023)
                       "cannot add extension %s %s: %s", bad->name,
-                      bad->value, ca_openssl_errors(r->pool));
+                      bad->value, why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (san && !X509_add_ext(x, san, -1)) {
+    if (ca_issue_add_san(r->pool, x, san, &why) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02024)
-                      "cannot copy the subjectAltName: %s",
-                      ca_openssl_errors(r->pool));
+                      "cannot copy the subjectAltName: %s", why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (X509_sign(x, conf->key, ca_simple_digest(conf->key)) <= 0) {
+    if (ca_issue_sign(r->pool, x, conf->key, &why) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02025)
                       "cannot sign the certificate with CASimpleKey %s: %s",
-                      conf->key_file, ca_openssl_errors(r->pool));
+                      conf->key_file, why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (ca_x509_der(r->pool, x, cert, cert_len) != APR_SUCCESS) {
@@ -983,9 +744,9 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
                   "issued serial %s to %s, valid until %s%s, signed by "
                   "%s%s%s", ca_hex(r->pool, serial, serial_len),
                   X509_NAME_entry_count(subject)
-                      ? ca_simple_name_text(r->pool, subject)
+                      ? ca_issue_name_text(r->pool, subject)
                       : "(empty subject)",
-                  ca_simple_time_text(r->pool, X509_get0_notAfter(x)),
+                  ca_issue_time_text(r->pool, X509_get0_notAfter(x)),
                   capped ? " (capped at the CA's notAfter)" : "",
                   conf->cert->file,
                   tid ? ", transaction " : "",
@@ -1048,22 +809,18 @@ static int ca_simple_makeserial(request_rec *r, apr_hash_t *params,
 {
     const ca_simple_dir_conf *conf =
         ap_get_module_config(r->per_dir_config, &ca_simple_module);
-    unsigned char *buf;
+    const char *why = "";
 
     if (!conf->serial_random) {
         return DECLINED;
     }
-    buf = apr_palloc(r->pool, CA_SIMPLE_SERIAL_LEN);
-    if (RAND_bytes(buf, CA_SIMPLE_SERIAL_LEN) != 1) {
+    /* 20 bytes, positive, never 0 and always 20 octets (ca_issue.h) */
+    if (ca_issue_random_serial(r->pool, serial, len, &why)
+        != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02028)
-                      "cannot make a random serial number: %s",
-                      ca_openssl_errors(r->pool));
+                      "cannot make a random serial number: %s", why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    /* positive, no leading zero byte, so never 0 and always 20 octets */
-    buf[0] = (unsigned char)((buf[0] & 0x7f) | 0x40);
-    *serial = buf;
-    *len = CA_SIMPLE_SERIAL_LEN;
 
     return OK;
 }
