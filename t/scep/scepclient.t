@@ -12,8 +12,9 @@ use Apache::Test;
 use Apache::TestRequest;
 use Apache::TestUtil;
 use ScepTest qw(:all);
+use File::Spec::Functions qw(catfile);
 
-plan tests => 8,
+plan tests => 12,
     need need_module('scep', 'ca_simple'),
          { 'scepclient (package scep) not installed' =>
                sub { have_program('scepclient') } };
@@ -55,3 +56,30 @@ ok t_cmp($got, $want, "certificate carries the client's public key");
 # the server is still there and answering
 my $res = GET '/scep?operation=GetCACaps';
 ok t_cmp($res->code, 200, 'GetCACaps still answers after the enrolment');
+
+# run again with the certificate it now has: scepclient sends a RenewalReq
+# signed by it, and the server renews (the reply is encrypted to the old
+# certificate, which is the only one scepclient can decrypt with)
+my $old_serial = run_cmd('openssl', 'x509', '-in', $crt, '-noout',
+                         '-serial')->{out};
+$r = run_cmd({ timeout => 120 },
+    'scepclient',
+    '-server-url', base_url('/scep'),
+    '-private-key', $key,
+    '-certificate', $crt,
+    '-cn', $cn,
+    '-organization', 'mod_scep tests',
+    '-ou', 'scepclient',
+    '-country', 'DE',
+    '-debug');
+t_debug("$r->{cmd}\nexit $r->{rc}\nstdout: $r->{out}\nstderr: $r->{err}");
+ok t_cmp($r->{rc}, 0, 'scepclient renewal exits 0');
+# the server logs each answer with the request's messageType (CA01013)
+my $log = slurp(catfile(Apache::Test::vars('t_logs'), 'error_log')) // '';
+ok t_cmp($log, qr/CA01013: RenewalReq transaction \S+: SUCCESS/,
+         'the server saw a RenewalReq and renewed');
+my $new_serial = run_cmd('openssl', 'x509', '-in', $crt, '-noout',
+                         '-serial')->{out};
+ok $new_serial && $new_serial ne $old_serial;
+$v = run_cmd('openssl', 'verify', '-CAfile', pki_file('ca.pem'), $crt);
+ok t_cmp($v->{rc}, 0, 'renewed certificate verifies against the CA');
