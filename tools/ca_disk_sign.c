@@ -44,6 +44,7 @@
 #include "ca_util.h"
 #include "ca_issue.h"
 #include "ca_disk_store.h"
+#include "cli.h"
 
 #define PROG "ca-disk-sign"
 
@@ -105,51 +106,6 @@ static void usage(FILE *f)
             CA_ISSUE_DAYS_MAX, CA_ISSUE_DAYS_DEFAULT);
 }
 
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static void die_usage(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die_usage(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    usage(stderr);
-    exit(2);
-}
-
-static void warn(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void warn(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
 /* ---- options --------------------------------------------------------- */
 
 static void add_extension(apr_pool_t *p, sign_opts_t *o, const char *arg)
@@ -162,21 +118,21 @@ static void add_extension(apr_pool_t *p, sign_opts_t *o, const char *arg)
     /* "NAME VALUE": the value may hold spaces of its own */
     value = name + strcspn(name, " \t");
     if (!*value) {
-        die_usage("--extension wants 'NAME VALUE', not '%s'", arg);
+        cli_die_usage("--extension wants 'NAME VALUE', not '%s'", arg);
     }
     *value++ = '\0';
     value += strspn(value, " \t");
     if (!*name || !*value) {
-        die_usage("--extension wants 'NAME VALUE', not '%s'", arg);
+        cli_die_usage("--extension wants 'NAME VALUE', not '%s'", arg);
     }
     if (ca_issue_ext_parse(p, name, value, &ext, &err) != APR_SUCCESS) {
-        die("--extension %s", err);
+        cli_die("--extension %s", err);
     }
     if (!o->exts) {
         o->exts = apr_array_make(p, 5, sizeof(ca_issue_ext));
     }
     if ((dup = ca_issue_ext_find(o->exts, ext.oid))) {
-        die("--extension %s: given twice (as %s)", name, dup->name);
+        cli_die("--extension %s: given twice (as %s)", name, dup->name);
     }
     APR_ARRAY_PUSH(o->exts, ca_issue_ext) = ext;
 }
@@ -190,7 +146,7 @@ static void parse_days(sign_opts_t *o, const char *arg)
     days = strtol(arg, &end, 10);
     if (errno || end == arg || *end || days < 1
         || days > CA_ISSUE_DAYS_MAX) {
-        die_usage("--days must be a number of days from 1 to %d, not '%s'",
+        cli_die_usage("--days must be a number of days from 1 to %d, not '%s'",
                   CA_ISSUE_DAYS_MAX, arg);
     }
     o->days = (int)days;
@@ -209,7 +165,7 @@ static const char *existing_dir(apr_pool_t *p, const char *opt,
         d[--len] = '\0';
     }
     if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        die("%s %s: not a directory (httpd makes it at start-up)", opt, d);
+        cli_die("%s %s: not a directory (httpd makes it at start-up)", opt, d);
     }
     if (geteuid() == 0) {
         owner->uid = st.st_uid;
@@ -228,21 +184,21 @@ static void load_ca(apr_pool_t *p, sign_opts_t *o)
     int n;
 
     if (ca_load_cert(p, o->ca_file, &o->ca, &err) != APR_SUCCESS) {
-        die("--ca %s", err);
+        cli_die("--ca %s", err);
     }
     if (ca_load_key(p, o->key_file, &o->key, &err) != APR_SUCCESS) {
-        die("--key %s", err);
+        cli_die("--key %s", err);
     }
     if (X509_check_private_key(o->ca, o->key) != 1) {
-        die("--key %s does not match --ca %s", o->key_file, o->ca_file);
+        cli_die("--key %s does not match --ca %s", o->key_file, o->ca_file);
     }
     if (!ca_issue_can_sign_certs(o->ca)) {
-        die("--ca %s is not a CA certificate that may sign certificates "
+        cli_die("--ca %s is not a CA certificate that may sign certificates "
             "(it needs basicConstraints CA:TRUE and, if it has a keyUsage, "
             "keyCertSign)", o->ca_file);
     }
     if (ca_issue_ca_expired(o->ca, apr_time_now())) {
-        die("--ca %s has expired", o->ca_file);
+        cli_die("--ca %s has expired", o->ca_file);
     }
     if (o->exts) {
         exts = (const ca_issue_ext *)o->exts->elts;
@@ -252,7 +208,7 @@ static void load_ca(apr_pool_t *p, sign_opts_t *o)
         exts = ca_issue_default_exts(&n);
     }
     if (ca_issue_exts_try(p, o->ca, exts, n, &bad, &err) != APR_SUCCESS) {
-        die("extension %s %s cannot be built with --ca %s: %s",
+        cli_die("extension %s %s cannot be built with --ca %s: %s",
             bad ? bad->name : "?", bad ? bad->value : "?", o->ca_file, err);
     }
     ERR_clear_error();
@@ -291,7 +247,7 @@ static apr_array_header_t *pending(apr_pool_t *p, const char *request_dir)
     DIR *d = opendir(request_dir);
 
     if (!d) {
-        die("cannot read the directory %s: %s", request_dir,
+        cli_die("cannot read the directory %s: %s", request_dir,
             strerror(errno));
     }
     while ((e = readdir(d))) {
@@ -320,7 +276,7 @@ static const char *request_arg(apr_pool_t *p, const sign_opts_t *o,
 
         if (stat(*dir ? dir : "/", &a) != 0 || stat(o->request_dir, &b) != 0
             || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
-            warn("%s is not in --requests %s", arg, o->request_dir);
+            cli_warn("%s is not in --requests %s", arg, o->request_dir);
             return NULL;
         }
         base++;
@@ -333,7 +289,7 @@ static const char *request_arg(apr_pool_t *p, const sign_opts_t *o,
         hash[64] = '\0';
     }
     if (!ca_disk_is_hex(hash, 64)) {
-        warn("%s is not a request file name (<sha256 hex>.der)", arg);
+        cli_warn("%s is not a request file name (<sha256 hex>.der)", arg);
         return NULL;
     }
 
@@ -381,25 +337,25 @@ static int sign_one(apr_pool_t *p, const sign_opts_t *o, const char *hash)
     /* one approver per request: a second one running now skips it */
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        warn("%s: %s", path, errno == ENOENT ? "no such pending request"
+        cli_warn("%s: %s", path, errno == ENOENT ? "no such pending request"
                                              : strerror(errno));
         return 0;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        warn("%s: being signed by another " PROG " (%s)", path,
+        cli_warn("%s: being signed by another " PROG " (%s)", path,
              strerror(errno));
         close(fd);
         return 0;
     }
     if (fstat(fd, &held) != 0 || stat(path, &now) != 0
         || held.st_ino != now.st_ino || held.st_dev != now.st_dev) {
-        warn("%s: handled by another " PROG " just now", path);
+        cli_warn("%s: handled by another " PROG " just now", path);
         close(fd);
         return 0;
     }
 
     if (ca_disk_read_request(p, path, &req, &err) != APR_SUCCESS) {
-        warn("%s; not signed", err);
+        cli_warn("%s; not signed", err);
         close(fd);
         return 0;
     }
@@ -411,7 +367,7 @@ static int sign_one(apr_pool_t *p, const sign_opts_t *o, const char *hash)
         if (EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(req))
             != 1) {
             ERR_clear_error();
-            warn("%s: the certificate of this transaction (serial %s) is "
+            cli_warn("%s: the certificate of this transaction (serial %s) is "
                  "for another key; not signed", path,
                  ca_issue_serial_hex(p, x));
             close(fd);
@@ -419,7 +375,7 @@ static int sign_one(apr_pool_t *p, const sign_opts_t *o, const char *hash)
         }
         if (ca_disk_request_done(p, o->request_dir, hash, o->req_own, &err)
             != APR_SUCCESS) {
-            warn("%s", err);
+            cli_warn("%s", err);
             close(fd);
             return 0;
         }
@@ -445,13 +401,13 @@ static int sign_one(apr_pool_t *p, const sign_opts_t *o, const char *hash)
     for (tries = 0; tries < 3; tries++) {
         if (ca_issue_random_serial(p, &ip.serial, &ip.serial_len, &err)
             != APR_SUCCESS) {
-            warn("%s: cannot make a serial number: %s", path, err);
+            cli_warn("%s: cannot make a serial number: %s", path, err);
             close(fd);
             return 0;
         }
         if (ca_issue_certificate(p, &ip, req, &x, &der, &der_len, &capped,
                                  &err) != APR_SUCCESS) {
-            warn("%s: %s; not signed", path, err);
+            cli_warn("%s: %s; not signed", path, err);
             close(fd);
             return 0;
         }
@@ -460,17 +416,17 @@ static int sign_one(apr_pool_t *p, const sign_opts_t *o, const char *hash)
         if (rv != APR_EEXIST) {
             break;
         }
-        warn("%s", err);
+        cli_warn("%s", err);
     }
     if (rv != APR_SUCCESS) {
-        warn("%s: the certificate could not be stored: %s", path, err);
+        cli_warn("%s: the certificate could not be stored: %s", path, err);
         close(fd);
         return 0;
     }
     if (ca_disk_request_done(p, o->request_dir, hash, o->req_own, &err)
         != APR_SUCCESS) {
         /* issued and visible; only the clearing up failed */
-        warn("%s: issued, but %s", path, err);
+        cli_warn("%s: issued, but %s", path, err);
     }
     printf("%s.der: issued serial %s, subject %s, valid until %s%s\n", hash,
            ca_issue_serial_hex(p, x),
@@ -504,6 +460,7 @@ int main(int argc, const char *const *argv)
     const char *arg;
     int opt, i, failed = 0;
 
+    cli_init(PROG, usage);
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
     apr_pool_create(&p, NULL);
@@ -525,10 +482,10 @@ int main(int argc, const char *const *argv)
         }
     }
     if (rv != APR_EOF) {
-        die_usage("bad option");
+        cli_die_usage("bad option");
     }
     if (!o.request_dir) {
-        die_usage("--requests is required");
+        cli_die_usage("--requests is required");
     }
     o.request_dir = existing_dir(p, "--requests", o.request_dir,
                                  &o.req_owner, &o.req_own);
@@ -539,7 +496,7 @@ int main(int argc, const char *const *argv)
 
     if (o.list) {
         if (g->ind < argc || o.all) {
-            die_usage("--list takes no requests and no --all");
+            cli_die_usage("--list takes no requests and no --all");
         }
         hashes = pending(p, o.request_dir);
         for (i = 0; i < hashes->nelts; i++) {
@@ -549,10 +506,10 @@ int main(int argc, const char *const *argv)
     }
 
     if (!o.ca_file || !o.key_file || !o.cert_dir) {
-        die_usage("signing needs --ca, --key and --certs");
+        cli_die_usage("signing needs --ca, --key and --certs");
     }
     if (o.all == (g->ind < argc)) {
-        die_usage("name the requests to sign, or give --all");
+        cli_die_usage("name the requests to sign, or give --all");
     }
     load_ca(p, &o);
 

@@ -38,6 +38,7 @@
 
 #include "ca_util.h"
 #include "scep_msg.h"
+#include "cli.h"
 
 #define PROG "scep-test-client"
 
@@ -151,37 +152,6 @@ static void usage(FILE *f)
 "Exit status: 0 done, 1 failed (reason on stderr), 2 usage error.\n");
 }
 
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-static void die_usage(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-
-static void die_usage(const char *fmt, ...)
-{
-    va_list ap;
-
-    fprintf(stderr, PROG ": ");
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n\n", stderr);
-    usage(stderr);
-    exit(2);
-}
-
 static int file_exists(apr_pool_t *p, const char *file)
 {
     apr_finfo_t fi;
@@ -210,7 +180,7 @@ static void read_file(apr_pool_t *p, const char *file,
         apr_file_close(f);
     }
     if (rv != APR_SUCCESS) {
-        die("cannot read '%s': %s", file, apr_strerror(rv, msg, sizeof(msg)));
+        cli_die("cannot read '%s': %s", file, apr_strerror(rv, msg, sizeof(msg)));
     }
 }
 
@@ -235,7 +205,7 @@ static void write_file(apr_pool_t *p, const char *file,
         }
     }
     if (rv != APR_SUCCESS) {
-        die("cannot write '%s': %s", file, apr_strerror(rv, msg, sizeof(msg)));
+        cli_die("cannot write '%s': %s", file, apr_strerror(rv, msg, sizeof(msg)));
     }
 }
 
@@ -269,7 +239,7 @@ static X509 *load_cert(apr_pool_t *p, const char *file)
     const char *err = NULL;
 
     if (ca_load_cert(p, file, &x, &err) != APR_SUCCESS) {
-        die("%s", err);
+        cli_die("%s", err);
     }
     return x;
 }
@@ -280,7 +250,7 @@ static EVP_PKEY *load_key(apr_pool_t *p, const char *file)
     const char *err = NULL;
 
     if (ca_load_key(p, file, &k, &err) != APR_SUCCESS) {
-        die("%s", err);
+        cli_die("%s", err);
     }
     return k;
 }
@@ -298,7 +268,7 @@ static EVP_PKEY *load_or_make_key(apr_pool_t *p, const char *file)
     bio = BIO_new(BIO_s_mem());
     if (!k || !bio || !PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0,
                                                 NULL, NULL)) {
-        die("cannot make an RSA key: %s", ca_openssl_errors(p));
+        cli_die("cannot make an RSA key: %s", ca_openssl_errors(p));
     }
     write_bio(p, file, bio, 1);
     return k;
@@ -337,11 +307,11 @@ static X509_NAME *parse_name(apr_pool_t *p, const char *s)
     const char *c = s;
 
     if (!name) {
-        die("out of memory");
+        cli_die("out of memory");
     }
     if (*c != '/') {
         X509_NAME_free(name);
-        die("a name must start with '/': '%s'", s);
+        cli_die("a name must start with '/': '%s'", s);
     }
     c++;
     while (*c) {
@@ -371,12 +341,12 @@ static X509_NAME *parse_name(apr_pool_t *p, const char *s)
         }
         if (!value || !*field) {
             X509_NAME_free(name);
-            die("bad name component in '%s' (want FIELD=value)", s);
+            cli_die("bad name component in '%s' (want FIELD=value)", s);
         }
         if (!X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
                                         (unsigned char *)value, -1, -1, 0)) {
             X509_NAME_free(name);
-            die("bad name component '%s=%s': %s", field, value,
+            cli_die("bad name component '%s=%s': %s", field, value,
                 ca_openssl_errors(p));
         }
     }
@@ -410,7 +380,7 @@ static void flip_inside(unsigned char *buf, apr_size_t len,
             }
         }
     }
-    die("cannot find the %s to corrupt", what);
+    cli_die("cannot find the %s to corrupt", what);
 }
 
 static const char *random_uuid(apr_pool_t *p)
@@ -419,7 +389,7 @@ static const char *random_uuid(apr_pool_t *p)
     const char *h;
 
     if (RAND_bytes(b, sizeof(b)) != 1) {
-        die("no random numbers");
+        cli_die("no random numbers");
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
@@ -458,7 +428,7 @@ static X509 *make_signer(apr_pool_t *p, EVP_PKEY *key, const char *cn)
     BN_free(bn);
     X509_NAME_free(name);
     if (!ok) {
-        die("cannot make the self-signed signer: %s", ca_openssl_errors(p));
+        cli_die("cannot make the self-signed signer: %s", ca_openssl_errors(p));
     }
     return x;
 }
@@ -471,7 +441,7 @@ static void make_csr(apr_pool_t *p, const request_opts_t *o, EVP_PKEY *key,
     int ok;
 
     if (!req) {
-        die("out of memory");
+        cli_die("out of memory");
     }
     name = parse_name(p, o->subject ? o->subject : "/CN=scep-test-client");
     ok = X509_REQ_set_version(req, 0)
@@ -487,7 +457,7 @@ static void make_csr(apr_pool_t *p, const request_opts_t *o, EVP_PKEY *key,
         ok = exts && ext && sk_X509_EXTENSION_push(exts, ext)
              && X509_REQ_add_extensions(req, exts);
         if (!ok) {
-            die("bad --san '%s': %s", o->san, ca_openssl_errors(p));
+            cli_die("bad --san '%s': %s", o->san, ca_openssl_errors(p));
         }
         sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     }
@@ -498,7 +468,7 @@ static void make_csr(apr_pool_t *p, const request_opts_t *o, EVP_PKEY *key,
             type = V_ASN1_UTF8STRING;
         }
         else if (o->challenge_type && strcmp(o->challenge_type, "printable")) {
-            die_usage("--challenge-type is printable or utf8");
+            cli_die_usage("--challenge-type is printable or utf8");
         }
         else if (!is_printable(o->challenge)) {
             type = V_ASN1_UTF8STRING;
@@ -510,7 +480,7 @@ static void make_csr(apr_pool_t *p, const request_opts_t *o, EVP_PKEY *key,
     }
     ok = ok && X509_REQ_sign(req, key, EVP_sha256()) > 0;
     if (!ok || ca_req_der(p, req, der, len) != APR_SUCCESS) {
-        die("cannot make the CSR: %s", ca_openssl_errors(p));
+        cli_die("cannot make the CSR: %s", ca_openssl_errors(p));
     }
     if (o->bad_csr_signature) {
         const ASN1_BIT_STRING *sig;
@@ -541,7 +511,7 @@ static void load_csr(apr_pool_t *p, const char *file,
                             : NULL);
     BIO_free(bio);
     if (!req || ca_req_der(p, req, der, len) != APR_SUCCESS) {
-        die("'%s' holds no CSR (PEM or DER)", file);
+        cli_die("'%s' holds no CSR (PEM or DER)", file);
     }
 }
 
@@ -553,7 +523,7 @@ static void split_spec(apr_pool_t *p, const char *spec, const char *opt,
     char *c = strchr(s, ':');
 
     if (!c || c == s || !c[1]) {
-        die_usage("%s wants CAFILE:VALUE, not '%s'", opt, spec);
+        cli_die_usage("%s wants CAFILE:VALUE, not '%s'", opt, spec);
     }
     *c = '\0';
     *file = s;
@@ -576,7 +546,7 @@ static void make_issuer_and_serial(apr_pool_t *p, const char *spec,
                           X509_get_subject_name(load_cert(p, file)))
         || !BN_to_ASN1_INTEGER(bn, ias->serial)
         || (n = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &buf)) <= 0) {
-        die("cannot build IssuerAndSerialNumber from '%s': %s", spec,
+        cli_die("cannot build IssuerAndSerialNumber from '%s': %s", spec,
             ca_openssl_errors(p));
     }
     *der = apr_pmemdup(p, buf, n);
@@ -622,7 +592,7 @@ static void make_issuer_and_subject(apr_pool_t *p, const char *spec,
     ns = i2d_X509_NAME(name, &subject);
     X509_NAME_free(name);
     if (ni <= 0 || ns <= 0) {
-        die("cannot build IssuerAndSubject from '%s'", spec);
+        cli_die("cannot build IssuerAndSubject from '%s'", spec);
     }
     hdr[0] = 0x30;
     nh = 1 + der_length(hdr + 1, (apr_size_t)(ni + ns));
@@ -655,13 +625,13 @@ static const EVP_CIPHER *cipher_by_name(apr_pool_t *p, const char *name)
             /* fetched, so that single DES comes from the legacy provider */
             c = EVP_CIPHER_fetch(NULL, map[i].ossl, NULL);
             if (!c) {
-                die("cipher %s is not available here: %s", map[i].ossl,
+                cli_die("cipher %s is not available here: %s", map[i].ossl,
                     ca_openssl_errors(p));
             }
             return c;
         }
     }
-    die_usage("unknown --cipher '%s'", name);
+    cli_die_usage("unknown --cipher '%s'", name);
 }
 
 static const EVP_MD *md_by_name(const char *name)
@@ -675,7 +645,7 @@ static const EVP_MD *md_by_name(const char *name)
     if (!strcmp(name, "sha512")) {
         return EVP_sha512();
     }
-    die_usage("unknown --digest '%s'", name);
+    cli_die_usage("unknown --digest '%s'", name);
 }
 
 /* Upper-case hex SHA-1 of the public key (RSAPublicKey), as Apple does. */
@@ -686,7 +656,7 @@ static const char *key_transaction_id(apr_pool_t *p, EVP_PKEY *key)
     int n = i2d_PublicKey(key, &pub);
 
     if (n <= 0 || !EVP_Digest(pub, n, md, &mdlen, EVP_sha1(), NULL)) {
-        die("cannot hash the public key: %s", ca_openssl_errors(p));
+        cli_die("cannot hash the public key: %s", ca_openssl_errors(p));
     }
     OPENSSL_free(pub);
     return hex_upper(p, md, mdlen);
@@ -780,7 +750,7 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
         case 't':
             o.type = (int)strtol(arg, &end, 10);
             if (!*arg || *end) {
-                die_usage("--type wants a number, not '%s'", arg);
+                cli_die_usage("--type wants a number, not '%s'", arg);
             }
             break;
         case 'e':
@@ -822,29 +792,29 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
         }
     }
     if (rv != APR_EOF) {
-        die_usage("bad option for request");
+        cli_die_usage("bad option for request");
     }
     if (g->ind < argc) {
-        die_usage("unexpected argument '%s'", argv[g->ind]);
+        cli_die_usage("unexpected argument '%s'", argv[g->ind]);
     }
     if (!o.out) {
-        die_usage("request needs --out");
+        cli_die_usage("request needs --out");
     }
     sources = !!o.csr_file + !!o.content_raw + !!o.issuer_and_serial
               + !!o.issuer_and_subject + !!o.no_content;
     if (sources > 1) {
-        die_usage("--csr, --content-raw, --issuer-and-serial, "
+        cli_die_usage("--csr, --content-raw, --issuer-and-serial, "
                   "--issuer-and-subject and --no-content exclude each other");
     }
     if (o.transaction_id && o.no_transaction_id) {
-        die_usage("--transaction-id and --no-transaction-id exclude each "
+        cli_die_usage("--transaction-id and --no-transaction-id exclude each "
                   "other");
     }
     if (!o.no_content && o.ra_files->nelts == 0) {
-        die_usage("request needs --ra to encrypt to");
+        cli_die_usage("request needs --ra to encrypt to");
     }
     if (!o.key_file && !(o.signer_file && o.signer_key_file)) {
-        die_usage("request needs --key (or --signer and --signer-key)");
+        cli_die_usage("request needs --key (or --signer and --signer-key)");
     }
 
     key = o.key_file ? load_or_make_key(p, o.key_file) : NULL;
@@ -859,13 +829,13 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
             BIO *bio = BIO_new(BIO_s_mem());
 
             if (!bio || !PEM_write_bio_X509(bio, signer)) {
-                die("cannot encode the signer: %s", ca_openssl_errors(p));
+                cli_die("cannot encode the signer: %s", ca_openssl_errors(p));
             }
             write_bio(p, o.signer_out, bio, 0);
         }
     }
     if (!X509_check_private_key(signer, signer_key)) {
-        die("the signer certificate does not match its key");
+        cli_die("the signer certificate does not match its key");
     }
 
     recipients = ca_x509_stack_own(p, sk_X509_new_null());
@@ -892,13 +862,13 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
     }
     else if (!o.no_content) {
         if (!key) {
-            die_usage("making a CSR needs --key");
+            cli_die_usage("making a CSR needs --key");
         }
         make_csr(p, &o, key, &content, &content_len);
     }
 
     if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
-        die("no random numbers");
+        cli_die("no random numbers");
     }
     memset(&b, 0, sizeof(b));
     b.message_type = o.type;
@@ -921,7 +891,7 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
     rv = scep_msg_build(p, &b, &der, &der_len, &err);
     EVP_CIPHER_free((EVP_CIPHER *)b.cipher);
     if (rv != APR_SUCCESS) {
-        die("cannot build the pkiMessage: %s", err);
+        cli_die("cannot build the pkiMessage: %s", err);
     }
     if (o.bad_signature) {
         const unsigned char *q = der;
@@ -932,7 +902,7 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
         si = p7 ? sk_PKCS7_SIGNER_INFO_value(PKCS7_get_signer_info(p7), 0)
                 : NULL;
         if (!si) {
-            die("cannot re-read the message to corrupt it");
+            cli_die("cannot re-read the message to corrupt it");
         }
         flip_inside(copy, der_len, si->enc_digest->data,
                     (apr_size_t)si->enc_digest->length, "signature value");
@@ -1141,16 +1111,16 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
         }
     }
     if (rv != APR_EOF) {
-        die_usage("bad option for reply");
+        cli_die_usage("bad option for reply");
     }
     if (g->ind < argc) {
-        die_usage("unexpected argument '%s'", argv[g->ind]);
+        cli_die_usage("unexpected argument '%s'", argv[g->ind]);
     }
     if (!o.in) {
-        die_usage("reply needs --in");
+        cli_die_usage("reply needs --in");
     }
     if (!o.key_file != !o.signer_file) {
-        die_usage("--key and --signer go together");
+        cli_die_usage("--key and --signer go together");
     }
     if (o.ra_file) {
         ra = load_cert(p, o.ra_file);
@@ -1158,7 +1128,7 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
 
     read_file(p, o.in, &der, &der_len);
     if (scep_msg_parse(p, der, der_len, &msg, &err) != APR_SUCCESS) {
-        die("not a pkiMessage: %s", err);
+        cli_die("not a pkiMessage: %s", err);
     }
 
     printf("messageType=%d\n", msg->message_type);
@@ -1222,11 +1192,11 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
 
         for (i = 0; bio && i < sk_X509_num(certs); i++) {
             if (!PEM_write_bio_X509(bio, sk_X509_value(certs, i))) {
-                die("cannot encode a certificate: %s", ca_openssl_errors(p));
+                cli_die("cannot encode a certificate: %s", ca_openssl_errors(p));
             }
         }
         if (!bio) {
-            die("out of memory");
+            cli_die("out of memory");
         }
         write_bio(p, o.cert_out, bio, 0);
     }
@@ -1253,7 +1223,7 @@ static int fail_by_name(const char *name)
             return i;
         }
     }
-    die_usage("unknown --fail-info '%s'", name);
+    cli_die_usage("unknown --fail-info '%s'", name);
 }
 
 /* A certificate for the CSR's subject and key, signed by ca. */
@@ -1276,7 +1246,7 @@ static X509 *issue(apr_pool_t *p, X509_REQ *req, X509 *ca, EVP_PKEY *ca_key)
          && X509_sign(x, ca_key, EVP_sha256()) > 0;
     BN_free(bn);
     if (!ok) {
-        die("cannot issue the certificate: %s", ca_openssl_errors(p));
+        cli_die("cannot issue the certificate: %s", ca_openssl_errors(p));
     }
     return x;
 }
@@ -1336,7 +1306,7 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
                 b.pki_status = SCEP_STATUS_PENDING;
             }
             else {
-                die_usage("unknown --status '%s'", arg);
+                cli_die_usage("unknown --status '%s'", arg);
             }
             break;
         case 'f':
@@ -1360,23 +1330,23 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
         }
     }
     if (rv != APR_EOF) {
-        die_usage("bad option for certrep");
+        cli_die_usage("bad option for certrep");
     }
     if (g->ind < argc) {
-        die_usage("unexpected argument '%s'", argv[g->ind]);
+        cli_die_usage("unexpected argument '%s'", argv[g->ind]);
     }
     if (!in || !ra_file || !ra_key_file || !out) {
-        die_usage("certrep needs --in, --ra, --ra-key and --out");
+        cli_die_usage("certrep needs --in, --ra, --ra-key and --out");
     }
     if (!ca_file != !ca_key_file) {
-        die_usage("--ca and --ca-key go together");
+        cli_die_usage("--ca and --ca-key go together");
     }
     ra = load_cert(p, ra_file);
     ra_key = load_key(p, ra_key_file);
 
     read_file(p, in, &req_der, &len);
     if (scep_msg_parse(p, req_der, len, &msg, &err) != APR_SUCCESS) {
-        die("not a pkiMessage: %s", err);
+        cli_die("not a pkiMessage: %s", err);
     }
     if (b.pki_status == SCEP_STATUS_FAILURE && b.fail_info == SCEP_FAIL_NONE) {
         b.fail_info = SCEP_FAIL_BADREQUEST;
@@ -1391,10 +1361,10 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
 
         if (scep_msg_decrypt(p, msg, ra, ra_key, &data, &len, &err)
             != APR_SUCCESS) {
-            die("%s", err);
+            cli_die("%s", err);
         }
         if (!(req = ca_req_parse(p, data, len))) {
-            die("the request holds no CSR");
+            cli_die("the request holds no CSR");
         }
         certs = ca_x509_stack_own(p, sk_X509_new_null());
         /* the stack owns what it holds: give it a copy */
@@ -1403,7 +1373,7 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
                   ca_key_file ? load_key(p, ca_key_file) : ra_key)));
         if (ca_p7_certs_der(p, certs, &b.content, &b.content_len)
             != APR_SUCCESS) {
-            die("cannot encode the certificates");
+            cli_die("cannot encode the certificates");
         }
         b.recipients = ca_x509_stack_own(p, sk_X509_new_null());
         X509_up_ref(msg->signer);
@@ -1418,7 +1388,7 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
     b.signer_key = ra_key;
     b.md = scep_reply_md(msg->md);
     if (scep_msg_build(p, &b, &der, &der_len, &err) != APR_SUCCESS) {
-        die("cannot build the CertRep: %s", err);
+        cli_die("cannot build the CertRep: %s", err);
     }
     write_file(p, out, der, der_len, 0);
     return 0;
@@ -1439,11 +1409,12 @@ int main(int argc, const char *const *argv)
         usage(stdout);
         return 0;
     }
+    cli_init(PROG, usage);
     apr_app_initialize(&argc, &argv, NULL);
     atexit(apr_terminate);
     apr_pool_create(&p, NULL);
     if (scep_msg_init(&err) != APR_SUCCESS) {
-        die("%s", err);
+        cli_die("%s", err);
     }
     if (!strcmp(argv[1], "request")) {
         rc = cmd_request(p, argc - 1, argv + 1);
@@ -1455,7 +1426,7 @@ int main(int argc, const char *const *argv)
         rc = cmd_certrep(p, argc - 1, argv + 1);
     }
     else {
-        die_usage("unknown command '%s'", argv[1]);
+        cli_die_usage("unknown command '%s'", argv[1]);
     }
     fflush(stdout);
     apr_pool_destroy(p);
