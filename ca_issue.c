@@ -225,7 +225,7 @@ apr_status_t ca_issue_cert_new(apr_pool_t *p, X509 *ca, X509_REQ *req,
                                int *capped, const char **err)
 {
     time_t now_t = (time_t)apr_time_sec(not_before), until_t;
-    EVP_PKEY *pubkey = X509_REQ_get0_pubkey(req);
+    X509_PUBKEY *pubkey = X509_REQ_get_X509_PUBKEY(req);
     X509 *x;
 
     /* never outlive the CA certificate */
@@ -236,7 +236,7 @@ apr_status_t ca_issue_cert_new(apr_pool_t *p, X509 *ca, X509_REQ *req,
     if (!x || !pubkey || !X509_set_version(x, X509_VERSION_3)
         || !X509_set_issuer_name(x, X509_get_subject_name(ca))
         || !X509_set_subject_name(x, X509_REQ_get_subject_name(req))
-        || !X509_set_pubkey(x, pubkey)
+        || !ca_pubkey_copy(X509_get_X509_PUBKEY(x), pubkey)
         || !ASN1_TIME_set(X509_getm_notBefore(x), now_t)
         || !(*capped ? X509_set1_notAfter(x, X509_get0_notAfter(ca))
                      : ASN1_TIME_adj(X509_getm_notAfter(x), now_t,

@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
+#include <openssl/provider.h>
 #include <openssl/x509v3.h>
 
 #include "ca_util.h"
@@ -446,4 +447,177 @@ int ca_x509_allows_ku(X509 *x, uint32_t ku_bits)
         return 1;
     }
     return (X509_get_key_usage(x) & ku_bits) == ku_bits;
+}
+
+/* ---- parsing without decoding public keys ---------------------------- */
+
+/*
+ * A library context with no algorithms at all (the null provider keeps the
+ * default one from being loaded into it on first use): parsed in it, a
+ * public key finds no decoder, quickly, and stays undecoded.  Only the
+ * SubjectPublicKeyInfo decoding sees this context; the objects themselves
+ * keep the default one for digests and signatures.  Made once, kept for
+ * the life of the process.
+ */
+static CRYPTO_ONCE nokey_once = CRYPTO_ONCE_STATIC_INIT;
+static OSSL_LIB_CTX *nokey_ctx;
+
+static void nokey_init(void)
+{
+    OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+
+    if (ctx && !OSSL_PROVIDER_load(ctx, "null")) {
+        OSSL_LIB_CTX_free(ctx);
+        ctx = NULL;
+    }
+    nokey_ctx = ctx;
+}
+
+static ASN1_VALUE *parse_nokey(const ASN1_ITEM *it, const unsigned char **q,
+                               long len)
+{
+    ASN1_VALUE *v;
+
+    if (!CRYPTO_THREAD_run_once(&nokey_once, nokey_init) || !nokey_ctx) {
+        return ASN1_item_d2i(NULL, q, len, it);
+    }
+    ERR_set_mark();
+    v = ASN1_item_d2i_ex(NULL, q, len, it, nokey_ctx, NULL);
+    if (v) {
+        /* the decoders that were not found */
+        ERR_pop_to_mark();
+    }
+    else {
+        ERR_clear_last_mark();
+    }
+    return v;
+}
+
+X509 *ca_x509_parse_nokey(apr_pool_t *p, const unsigned char *der,
+                          apr_size_t len)
+{
+    const unsigned char *q = der;
+
+    return ca_x509_own(p, (X509 *)parse_nokey(ASN1_ITEM_rptr(X509), &q,
+                                              (long)len));
+}
+
+X509_REQ *ca_req_parse_nokey(apr_pool_t *p, const unsigned char *der,
+                             apr_size_t len)
+{
+    const unsigned char *q = der;
+
+    return ca_req_own(p, (X509_REQ *)parse_nokey(ASN1_ITEM_rptr(X509_REQ),
+                                                 &q, (long)len));
+}
+
+PKCS7 *ca_p7_parse_nokey(const unsigned char **der, long len)
+{
+    return (PKCS7 *)parse_nokey(ASN1_ITEM_rptr(PKCS7), der, len);
+}
+
+static EVP_PKEY *pubkey_decode(X509_PUBKEY *xpk)
+{
+    ASN1_OBJECT *alg = NULL;
+    const unsigned char *bits = NULL, *q;
+    unsigned char *der = NULL;
+    EVP_PKEY *k = NULL;
+    int n = 0;
+
+    X509_PUBKEY_get0_param(&alg, &bits, &n, NULL, xpk);
+    if (OBJ_obj2nid(alg) == NID_rsaEncryption) {
+        /* RSAPublicKey, by the ASN.1 code, not the decoders */
+        q = bits;
+        k = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, n);
+        if (k && q != bits + n) {
+            EVP_PKEY_free(k);
+            k = NULL;
+        }
+        return k;
+    }
+    if ((n = i2d_X509_PUBKEY(xpk, &der)) > 0) {
+        q = der;
+        k = d2i_PUBKEY(NULL, &q, n);
+    }
+    OPENSSL_free(der);
+    return k;
+}
+
+EVP_PKEY *ca_pubkey_get(apr_pool_t *p, X509_PUBKEY *xpk)
+{
+    return xpk ? ca_pkey_own(p, pubkey_decode(xpk)) : NULL;
+}
+
+int ca_x509_load_pubkey(X509 *x)
+{
+    unsigned char *before = NULL, *after = NULL;
+    EVP_PKEY *k;
+    int nb, na = 0, ok;
+
+    ERR_set_mark();
+    if (X509_get0_pubkey(x)) {
+        ERR_pop_to_mark();
+        return 1;
+    }
+    ERR_pop_to_mark();
+    /* only where the key can be set without changing a byte of the
+     * certificate as it was sent: its signature must still verify */
+    if (!(k = pubkey_decode(X509_get_X509_PUBKEY(x)))
+        || EVP_PKEY_get_base_id(k) != EVP_PKEY_RSA) {
+        EVP_PKEY_free(k);
+        return 0;
+    }
+    nb = i2d_X509(x, &before);
+    ok = nb > 0 && X509_set_pubkey(x, k)
+         && (na = i2d_X509(x, &after)) == nb && !memcmp(before, after, nb);
+    OPENSSL_free(before);
+    OPENSSL_free(after);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+int ca_pubkey_copy(X509_PUBKEY *to, X509_PUBKEY *from)
+{
+    ASN1_OBJECT *alg = NULL;
+    const unsigned char *bits = NULL;
+    X509_ALGOR *algor = NULL;
+    const ASN1_OBJECT *aobj;
+    const void *pval;
+    void *param = NULL;
+    unsigned char *copy;
+    int n = 0, ptype;
+
+    if (!to || !from
+        || !X509_PUBKEY_get0_param(&alg, &bits, &n, &algor, from)
+        || !bits || n <= 0) {
+        return 0;
+    }
+    X509_ALGOR_get0(&aobj, &ptype, &pval, algor);
+    if (ptype == V_ASN1_SEQUENCE || ptype == V_ASN1_OBJECT) {
+        param = ptype == V_ASN1_SEQUENCE
+                ? (void *)ASN1_STRING_dup(pval)
+                : (void *)OBJ_dup(pval);
+        if (!param) {
+            return 0;
+        }
+    }
+    else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        return 0;
+    }
+    if (!(copy = OPENSSL_memdup(bits, n))) {
+        goto fail;
+    }
+    if (!X509_PUBKEY_set0_param(to, OBJ_dup(aobj), ptype, param, copy, n)) {
+        OPENSSL_free(copy);
+        goto fail;
+    }
+    return 1;
+fail:
+    if (ptype == V_ASN1_SEQUENCE) {
+        ASN1_STRING_free(param);
+    }
+    else if (ptype == V_ASN1_OBJECT) {
+        ASN1_OBJECT_free(param);
+    }
+    return 0;
 }

@@ -15,6 +15,7 @@
 #include <apr_time.h>
 #include <openssl/x509.h>
 #include <openssl/evp.h>
+#include <openssl/pkcs7.h>
 
 /* Make the pool own an object: it is freed when the pool is cleared. */
 X509 *ca_x509_own(apr_pool_t *p, X509 *x);
@@ -76,5 +77,35 @@ char *ca_percent_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
 /* Whether a certificate's key usage allows a purpose (absent KU allows
  * everything, as RFC 5280 says). */
 int ca_x509_allows_ku(X509 *x, uint32_t ku_bits);
+
+/*
+ * Parsing without decoding public keys.  OpenSSL 3.0 decodes the public key
+ * of every certificate and request it parses, eagerly, through its provider
+ * decoders, and setting a decoder up costs about half an RSA-2048
+ * signature (150 us on the benchmark machine; docs/performance.md).  These
+ * parse the structure only: X509_get0_pubkey() / X509_REQ_get0_pubkey() of
+ * the result are NULL, everything else is as after d2i.  Use them where the
+ * key is not needed, or get it with ca_pubkey_get() / ca_x509_load_pubkey().
+ */
+X509 *ca_x509_parse_nokey(apr_pool_t *p, const unsigned char *der,
+                          apr_size_t len);
+X509_REQ *ca_req_parse_nokey(apr_pool_t *p, const unsigned char *der,
+                             apr_size_t len);
+/* The same for a PKCS#7 (its certificates); not owned by a pool. */
+PKCS7 *ca_p7_parse_nokey(const unsigned char **der, long len);
+
+/* The public key of a SubjectPublicKeyInfo, owned by the pool: RSA keys
+ * are decoded directly (about 1 us), others through the decoders. */
+EVP_PKEY *ca_pubkey_get(apr_pool_t *p, X509_PUBKEY *xpk);
+
+/* Give a certificate parsed by ca_*_nokey its public key.  0 when it
+ * cannot be done without changing the certificate's encoding; the
+ * certificate must then be parsed again the ordinary way. */
+int ca_x509_load_pubkey(X509 *x);
+
+/* Copy a SubjectPublicKeyInfo as it is (algorithm, parameters, key bits)
+ * without decoding it: X509_set_pubkey() and X509_REQ_set_pubkey() cost an
+ * encoder and a decoder each in OpenSSL 3.0 (about 250 us). */
+int ca_pubkey_copy(X509_PUBKEY *to, X509_PUBKEY *from);
 
 #endif /* CA_UTIL_H */

@@ -633,8 +633,9 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
     }
     ca = conf->cert->x;
 
-    req = ca_req_parse(r->pool, csr, csr_len);
-    if (!req || !X509_REQ_get0_pubkey(req)) {
+    /* the key is checked (cheaply for RSA) and copied, never re-encoded */
+    req = ca_req_parse_nokey(r->pool, csr, csr_len);
+    if (!req || !ca_pubkey_get(r->pool, X509_REQ_get_X509_PUBKEY(req))) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02018)
                       "cannot parse the certificate request: %s",
                       ca_openssl_errors(r->pool));

@@ -733,6 +733,20 @@ static int scep_push_der(apr_pool_t *p, STACK_OF(X509) *sk,
     return 1;
 }
 
+/* The same, for certificates only passed on: their keys stay undecoded. */
+static int scep_push_der_nokey(apr_pool_t *p, STACK_OF(X509) *sk,
+                               const unsigned char *der, apr_size_t len)
+{
+    X509 *x = ca_x509_parse_nokey(p, der, len);
+
+    if (!x) {
+        return 0;
+    }
+    X509_up_ref(x);
+    sk_X509_push(sk, x);
+    return 1;
+}
+
 static int scep_push_p7(apr_pool_t *p, STACK_OF(X509) *sk,
                         const unsigned char *der, apr_size_t len)
 {
@@ -1053,11 +1067,15 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
                           unsigned char **body, apr_size_t *len)
 {
     const char *clen = apr_table_get(r->headers_in, "Content-Length");
-    apr_size_t size = (apr_size_t)conf->size, n = 0;
+    apr_size_t size = (apr_size_t)conf->size, n = 0, cap;
     unsigned char *buf;
     long got;
     int rv;
 
+    /* room for the announced length (and a byte more, to notice a body
+     * larger than ScepSize), else 16 KiB that grow: not ScepSize for
+     * every request (128 KiB by default, kept by each thread's pools) */
+    cap = size + 1 < 16384 ? size + 1 : 16384;
     if (clen) {
         char *end;
         apr_int64_t cl = apr_strtoi64(clen, &end, 10);
@@ -1068,15 +1086,26 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
                           "ScepSize %" APR_OFF_T_FMT, clen, conf->size);
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
         }
+        if (*end == '\0' && cl >= 0) {
+            cap = (apr_size_t)cl + 1;
+        }
     }
     if ((rv = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK)) != OK) {
         return rv;
     }
-    buf = apr_palloc(r->pool, size + 1);
+    buf = apr_palloc(r->pool, cap);
     if (ap_should_client_block(r)) {
         while ((got = ap_get_client_block(r, (char *)buf + n,
-                                          size + 1 - n)) > 0) {
+                                          cap - n)) > 0) {
             n += got;
+            if (n == cap && cap < size + 1) {
+                unsigned char *more;
+
+                cap = cap * 2 < size + 1 ? cap * 2 : size + 1;
+                more = apr_palloc(r->pool, cap);
+                memcpy(more, buf, n);
+                buf = more;
+            }
             if (n > size) {
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                               CA_LOGNO(01015) "PKIOperation: request body "
@@ -1377,7 +1406,8 @@ static apr_status_t scep_rebuild(request_rec *r, const scep_dir_conf *conf,
     X509_REQ_get0_signature(orig, NULL, &alg);
     if (!req || !X509_REQ_set_version(req, X509_REQ_VERSION_1)
         || !X509_REQ_set_subject_name(req, subject)
-        || !X509_REQ_set_pubkey(req, X509_REQ_get0_pubkey(orig))
+        || !ca_pubkey_copy(X509_REQ_get_X509_PUBKEY(req),
+                           X509_REQ_get_X509_PUBKEY(orig))
         || !X509_REQ_set1_signature_algo(req, (X509_ALGOR *)alg)) {
         *why = "the request could not be rebuilt";
         goto out;
@@ -1432,7 +1462,7 @@ static int scep_success(request_rec *r, const unsigned char *cert,
     apr_time_t until;
     STACK_OF(X509) *sk = ca_x509_stack_own(r->pool, sk_X509_new_null());
 
-    if (!scep_push_der(r->pool, sk, cert, cert_len)) {
+    if (!scep_push_der_nokey(r->pool, sk, cert, cert_len)) {
         scep_log_openssl(r, APLOG_ERR, "a backend returned a certificate "
                          "that does not parse");
         scep_fail(a, SCEP_FAIL_BADREQUEST, "the certificate could not be "
@@ -1543,14 +1573,15 @@ static void scep_enroll(request_rec *r, const scep_dir_conf *conf,
     if (!(data = scep_open(r, conf, msg, &len, a))) {
         return;
     }
-    if (!(req = ca_req_parse(r->pool, data, len))) {
+    if (!(req = ca_req_parse_nokey(r->pool, data, len))) {
         ERR_clear_error();
         scep_fail(a, SCEP_FAIL_BADREQUEST, "the request data is not a "
                   "PKCS#10 certificate request");
         return;
     }
     /* the CSR signature is the only proof of possession of the new key */
-    if (!(pub = X509_REQ_get0_pubkey(req)) || X509_REQ_verify(req, pub) != 1) {
+    if (!(pub = ca_pubkey_get(r->pool, X509_REQ_get_X509_PUBKEY(req)))
+        || X509_REQ_verify(req, pub) != 1) {
         ERR_clear_error();
         scep_fail(a, SCEP_FAIL_BADMESSAGECHECK, "the signature of the "
                   "certificate request does not verify");

@@ -149,11 +149,18 @@ apr_status_t scep_msg_parse(apr_pool_t *p, const unsigned char *der,
     BIO *content;
     int bad_type = 0;
 
+    int slow = 0;
+
     if (len == 0 || len > LONG_MAX) {
         *err = "empty message";
         return APR_EINVAL;
     }
-    p7 = d2i_PKCS7(NULL, &q, (long)len);
+    /* the certificates' keys undecoded first: only the signer's is
+     * needed, and ca_x509_load_pubkey() gets RSA keys far faster */
+again:
+    q = der;
+    p7 = slow ? d2i_PKCS7(NULL, &q, (long)len)
+              : ca_p7_parse_nokey(&q, (long)len);
     if (!p7) {
         *err = apr_psprintf(p, "not a PKCS#7 message: %s",
                             ca_openssl_errors(p));
@@ -189,6 +196,12 @@ apr_status_t scep_msg_parse(apr_pool_t *p, const unsigned char *der,
     if (!msg->signer) {
         *err = "the signer's certificate is not in the message";
         return APR_EINVAL;
+    }
+    if (!slow && !ca_x509_load_pubkey(msg->signer)) {
+        /* not RSA, or an encoding the key cannot be set into unchanged */
+        ERR_clear_error();
+        slow = 1;
+        goto again;
     }
     msg->md = EVP_get_digestbyobj(si->digest_alg->algorithm);
     msg->cipher_nid = NID_undef;
