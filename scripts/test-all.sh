@@ -12,6 +12,8 @@
 #           scripts/asan-httpd; any sanitizer report fails the stage
 #   fuzz    make fuzz, then test/fuzz/fuzz_pkimessage for FUZZ_SECONDS
 #           (default 60) on test/fuzz/corpus/pkimessage
+#   soak    bench/soak.sh --quick: 8,000 mixed requests (valid and every
+#           bad-input class); no 5xx, no crashed child, no memory growth
 #
 # Arguments: stage names, or "all" (the default: every stage) or "quick"
 # (build unit apache). Prints one line per stage and, last, a line
@@ -27,7 +29,7 @@ set -o pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-all_stages="deps build unit apache asan fuzz"
+all_stages="deps build unit apache asan fuzz soak"
 quick_stages="build unit apache"
 
 stages=""
@@ -36,7 +38,7 @@ for a in "$@"; do
     case "$a" in
     all)   stages="$stages $all_stages" ;;
     quick) stages="$stages $quick_stages" ;;
-    deps|build|unit|apache|asan|fuzz) stages="$stages $a" ;;
+    deps|build|unit|apache|asan|fuzz|soak) stages="$stages $a" ;;
     -h|--help|help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0"
         exit 0 ;;
@@ -188,7 +190,7 @@ if want build; then
 fi
 
 if [ "$built" = no ]; then
-    for s in unit apache asan fuzz; do
+    for s in unit apache asan fuzz soak; do
         want "$s" && record "$s" skip "build failed"
     done
     finish
@@ -340,6 +342,15 @@ if want fuzz; then
             ls -l "$fuzz_out/artifacts"
             record fuzz fail "artifacts in $fuzz_out/artifacts"
         fi
+    fi
+fi
+
+if want soak; then
+    banner "soak: bench/soak.sh --quick"
+    if bench/soak.sh --quick; then
+        record soak pass
+    else
+        record soak fail "see bench/work/soak/httpd/logs"
     fi
 fi
 
