@@ -9,7 +9,7 @@ use Apache::Test;
 use Apache::TestUtil;
 use ScepTest qw(modules_dir);
 
-my @modules = qw(ca ca_simple scep ca_disk ca_ldap);
+my @modules = qw(ca ca_simple scep ca_disk ca_ldap ca_engine);
 
 plan tests => scalar @modules;
 
