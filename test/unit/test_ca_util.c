@@ -496,6 +496,86 @@ START_TEST(asn1_time)
 }
 END_TEST
 
+/* DER of a certificate or of a request, from the pool */
+static const unsigned char *der_of(int (*i2d)(const void *, unsigned char **),
+                                   const void *obj, apr_size_t *len)
+{
+    unsigned char *buf = NULL, *copy;
+    int n = i2d(obj, &buf);
+
+    ck_assert_int_gt(n, 0);
+    *len = n;
+    copy = apr_pmemdup(pool, buf, n);
+    OPENSSL_free(buf);
+    return copy;
+}
+
+static int i2d_cert(const void *x, unsigned char **out)
+{
+    return i2d_X509((X509 *)x, out);
+}
+
+static int i2d_req(const void *x, unsigned char **out)
+{
+    return i2d_X509_REQ((X509_REQ *)x, out);
+}
+
+START_TEST(nokey_cert_parse_and_load)
+{
+    apr_size_t len, len2;
+    const unsigned char *der = der_of(i2d_cert, leaf_cert, &len);
+    X509 *x = ca_x509_parse_nokey(pool, der, len);
+    unsigned char *again = NULL;
+    int n;
+
+    ck_assert_ptr_nonnull(x);
+    /* everything but the key is there, byte for byte */
+    ck_assert_int_eq(X509_NAME_cmp(X509_get_subject_name(x),
+                                   X509_get_subject_name(leaf_cert)), 0);
+    n = i2d_X509(x, &again);
+    len2 = n;
+    ck_assert_uint_eq(len2, len);
+    ck_assert_int_eq(memcmp(again, der, len), 0);
+    OPENSSL_free(again);
+    /* the key, on demand, without changing the encoding: it verifies */
+    ck_assert_int_eq(ca_x509_load_pubkey(x), 1);
+    ck_assert_ptr_nonnull(X509_get0_pubkey(x));
+    ck_assert_int_eq(EVP_PKEY_eq(X509_get0_pubkey(x), leaf_key), 1);
+    ck_assert_int_eq(X509_verify(x, ca_key), 1);
+    /* truncated: nothing */
+    ck_assert_ptr_null(ca_x509_parse_nokey(pool, der, len - 10));
+}
+END_TEST
+
+START_TEST(nokey_req_pubkey_get_and_copy)
+{
+    X509_REQ *orig = test_csr(leaf_key, "nokey", NULL, 0);
+    apr_size_t len;
+    const unsigned char *der = der_of(i2d_req, orig, &len);
+    X509_REQ *req = ca_req_parse_nokey(pool, der, len);
+    X509 *x = X509_new();
+    EVP_PKEY *k;
+
+    ck_assert_ptr_nonnull(req);
+    k = ca_pubkey_get(pool, X509_REQ_get_X509_PUBKEY(req));
+    ck_assert_ptr_nonnull(k);
+    ck_assert_int_eq(EVP_PKEY_eq(k, leaf_key), 1);
+    /* the CSR's own signature still verifies with the fetched key */
+    ck_assert_int_eq(X509_REQ_verify(req, k), 1);
+    /* copied as it is into a certificate: the same key comes out (the
+     * copy is not decoded, so fetch it the same way) */
+    ck_assert_int_eq(ca_pubkey_copy(X509_get_X509_PUBKEY(x),
+                                    X509_REQ_get_X509_PUBKEY(req)), 1);
+    ck_assert_int_eq(EVP_PKEY_eq(ca_pubkey_get(pool,
+                                               X509_get_X509_PUBKEY(x)),
+                                 leaf_key), 1);
+    ck_assert_int_eq(ca_pubkey_copy(NULL, X509_REQ_get_X509_PUBKEY(req)), 0);
+    ck_assert_ptr_null(ca_pubkey_get(pool, NULL));
+    X509_free(x);
+    X509_REQ_free(orig);
+}
+END_TEST
+
 Suite *ca_util_suite(void)
 {
     Suite *s = suite_create("ca_util");
@@ -524,6 +604,8 @@ Suite *ca_util_suite(void)
     tcase_add_test(tc, load_files);
     tcase_add_test(tc, key_usage);
     tcase_add_test(tc, asn1_time);
+    tcase_add_test(tc, nokey_cert_parse_and_load);
+    tcase_add_test(tc, nokey_req_pubkey_get_and_copy);
     suite_add_tcase(s, tc);
     return s;
 }
