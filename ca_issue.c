@@ -154,6 +154,24 @@ apr_status_t ca_issue_exts_try(apr_pool_t *p, X509 *ca,
 
 /* ---- the CA ------------------------------------------------------------ */
 
+int ca_issue_chain_broken(X509 *ca, STACK_OF(X509) *chain)
+{
+    X509 *below = ca;
+    int i;
+
+    for (i = 0; i < sk_X509_num(chain); i++) {
+        X509 *above = sk_X509_value(chain, i);
+
+        if (X509_check_issued(above, below) != X509_V_OK
+            || X509_verify(below, X509_get0_pubkey(above)) != 1) {
+            ERR_clear_error();
+            return i;
+        }
+        below = above;
+    }
+    return -1;
+}
+
 int ca_issue_can_sign_certs(X509 *x)
 {
     return X509_check_ca(x) != 0

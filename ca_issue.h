@@ -102,6 +102,12 @@ apr_status_t ca_issue_exts_try(apr_pool_t *p, X509 *ca,
  * keyUsage. */
 int ca_issue_can_sign_certs(X509 *x);
 
+/* Whether a chain starts at the CA certificate's issuer and goes upwards,
+ * each certificate having issued (and signed) the one below it: -1 when
+ * it does, else the index of the first certificate that did not issue the
+ * one below it. */
+int ca_issue_chain_broken(X509 *ca, STACK_OF(X509) *chain);
+
 /* Whether the CA certificate has expired at now (or its notAfter cannot
  * be read). */
 int ca_issue_ca_expired(X509 *ca, apr_time_t now);

@@ -1041,31 +1041,24 @@ static int ca_engine_check_exts(apr_pool_t *ptemp, server_rec *s,
 static int ca_engine_check_chain(apr_pool_t *ptemp, server_rec *s,
                                  const ca_engine_signer *sg)
 {
-    X509 *below = sg->cert->x;
-    int i;
+    STACK_OF(X509) *chain = sg->chain->certs;
+    int i = ca_issue_chain_broken(sg->cert->x, chain);
 
-    for (i = 0; i < sk_X509_num(sg->chain->certs); i++) {
-        X509 *above = sk_X509_value(sg->chain->certs, i);
-
-        if (X509_check_issued(above, below) != X509_V_OK
-            || X509_verify(below, X509_get0_pubkey(above)) != 1) {
-            ERR_clear_error();
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(05011)
-                         "CAEngineChain %s (%s): certificate %d (%s) did "
-                         "not issue %s; the chain must start with the "
-                         "issuer of CAEngineCertificate %s and go up",
-                         sg->chain->file, sg->where, i + 1,
-                         ca_issue_name_text(ptemp,
-                                             X509_get_subject_name(above)),
-                         ca_issue_name_text(ptemp,
-                                             X509_get_subject_name(below)),
-                         sg->cert->file);
-            return 0;
-        }
-        below = above;
+    if (i < 0) {
+        return 1;
     }
-
-    return 1;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(05011)
+                 "CAEngineChain %s (%s): certificate %d (%s) did not issue "
+                 "%s; the chain must start with the issuer of "
+                 "CAEngineCertificate %s and go up",
+                 sg->chain->file, sg->where, i + 1,
+                 ca_issue_name_text(ptemp, X509_get_subject_name(
+                                               sk_X509_value(chain, i))),
+                 ca_issue_name_text(ptemp, X509_get_subject_name(
+                                               i ? sk_X509_value(chain, i - 1)
+                                                 : sg->cert->x)),
+                 sg->cert->file);
+    return 0;
 }
 
 /* The UI method that never prompts, made once per process. */

@@ -475,31 +475,24 @@ static int ca_simple_check_exts(apr_pool_t *ptemp, server_rec *s,
 static int ca_simple_check_chain(apr_pool_t *ptemp, server_rec *s,
                                  const ca_simple_dir_conf *conf)
 {
-    X509 *below = conf->cert->x;
-    int i;
+    STACK_OF(X509) *chain = conf->chain->certs;
+    int i = ca_issue_chain_broken(conf->cert->x, chain);
 
-    for (i = 0; i < sk_X509_num(conf->chain->certs); i++) {
-        X509 *above = sk_X509_value(conf->chain->certs, i);
-
-        if (X509_check_issued(above, below) != X509_V_OK
-            || X509_verify(below, X509_get0_pubkey(above)) != 1) {
-            ERR_clear_error();
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02004)
-                         "CASimpleChain %s (%s): certificate %d (%s) did "
-                         "not issue %s; the chain must start with the "
-                         "issuer of CASimpleCertificate %s and go up",
-                         conf->chain->file, conf->where, i + 1,
-                         ca_issue_name_text(ptemp,
-                                             X509_get_subject_name(above)),
-                         ca_issue_name_text(ptemp,
-                                             X509_get_subject_name(below)),
-                         conf->cert->file);
-            return 0;
-        }
-        below = above;
+    if (i < 0) {
+        return 1;
     }
-
-    return 1;
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02004)
+                 "CASimpleChain %s (%s): certificate %d (%s) did not issue "
+                 "%s; the chain must start with the issuer of "
+                 "CASimpleCertificate %s and go up",
+                 conf->chain->file, conf->where, i + 1,
+                 ca_issue_name_text(ptemp, X509_get_subject_name(
+                                               sk_X509_value(chain, i))),
+                 ca_issue_name_text(ptemp, X509_get_subject_name(
+                                               i ? sk_X509_value(chain, i - 1)
+                                                 : conf->cert->x)),
+                 conf->cert->file);
+    return 0;
 }
 
 static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
