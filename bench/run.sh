@@ -187,12 +187,15 @@ speed() {   # speed OUT: RSA-2048 signatures/s over all cores, and of one
     local multi single
     multi=$(openssl speed -elapsed -mr -multi "$cores" -seconds "$speed_s" rsa2048 2>/dev/null \
         | awk -F: '/^\+F2:/ {v = $4} END {print v}')
-    # one process, CPU time: the cost of one signature, for the CPU shares
+    # one process, CPU time: the cost of one signature and of one
+    # verification (the public-key operation), for the CPU shares
     single=$(openssl speed -mr -seconds "$speed_s" rsa2048 2>/dev/null \
-        | awk -F: '/^\+F2:/ {v = $4} END {print v}')
-    awk -v m="${multi:-0}" -v s="${single:-0}" 'BEGIN {
+        | awk -F: '/^\+F2:/ {v = $4 " " $5} END {print v}')
+    awk -v m="${multi:-0}" -v s="${single% *}" -v pub="${single#* }" 'BEGIN {
         printf "sign_per_s=%.0f\nbound_per_s=%.1f\n", m, m / 3
         if (s > 0) printf "sign_ms_one_core=%.4f\nrsa_ms_per_enroll=%.4f\n", 1000 / s, 3000 / s
+        # verify the request, verify the CSR, encrypt the key of the reply
+        if (pub > 0) printf "pub_ms_per_enroll=%.4f\n", 3000 / pub
     }' >"$1"
 }
 
@@ -202,9 +205,10 @@ enroll() {  # enroll OUT PORT RA CA PIDS N TAG
         --warmup 200 --verify 200 --tag "$7" >"$1" 2>>"$res/load.log" || true
 }
 
-get() {     # get OUT PORT PATH [EXPECT-FILE]
+get() {     # get OUT PORT PATH [EXPECT-FILE [SERVER-PIDS]]
     "$load" get --port "$2" --path "$3" -d "$get_s" -c "$conc" \
-        --warmup 2000 ${4:+--expect "$4"} >"$1" 2>>"$res/load.log" || true
+        --warmup 2000 ${4:+--expect "$4"} ${5:+--server-pids "$5"} \
+        >"$1" 2>>"$res/load.log" || true
 }
 
 start_suite
@@ -224,7 +228,7 @@ for r in $(seq 1 "$rounds"); do
         "$suite_pids" "$n_suite" "suite-r$r"
     say "round $r/$rounds: (b)/(d) GetCACert and GetCACaps, module and static file"
     get "$res/getcacert-b.$r" "$httpd_port" "/scep?operation=GetCACert" \
-        "$work/httpd/htdocs/static/getcacert.der"
+        "$work/httpd/htdocs/static/getcacert.der" "$suite_pids"
     get "$res/getcacert-d.$r" "$httpd_port" "/static/getcacert.der" \
         "$work/httpd/htdocs/static/getcacert.der"
     get "$res/getcacaps-b.$r" "$httpd_port" "/scep?operation=GetCACaps" \
@@ -317,6 +321,21 @@ ratio_col() {   # ratio_col KEY1 PREFIX1 KEY2 PREFIX2: per-round ratios
 list() {
     tr '\n' ' ' | sed 's/ $//'
 }
+# The best (b)/(a) any httpd module could reach on this machine: a server
+# doing nothing but the three private-key operations, the three public-key
+# ones SCEP requires and one HTTP exchange as cheap as GetCACert's, sharing
+# the cores with the load generator as (b) does.
+ceiling_col() {
+    local r rsa pub http client
+    for r in $(seq 1 "$rounds"); do
+        rsa=$(value rsa_ms_per_enroll "$res/a.$r")
+        pub=$(value pub_ms_per_enroll "$res/a.$r")
+        http=$(value server_cpu_ms_per_req "$res/getcacert-b.$r")
+        client=$(value client_cpu_share "$res/b.$r")
+        awk -v a="${rsa:-0}" -v p="${pub:-0}" -v h="${http:-0}" -v c="${client:-0}" \
+            'BEGIN {if (a > 0 && h > 0) printf "%.3f\n", a / (a + p + h) * (1 - c)}'
+    done
+}
 sum_col() {
     local r t=0 v
     for r in $(seq 1 "$rounds"); do
@@ -357,6 +376,9 @@ sum_col() {
     row "(c) server CPU ms per enrollment" $(col server_cpu_ms_per_enroll c)
     row "(b) RSA share of its CPU (3 signatures)" $(ratio_col rsa_ms_per_enroll a server_cpu_ms_per_enroll b)
     row "(b) load generator share of the machine" $(col client_cpu_share b)
+    row "(a) three public-key operations, ms" $(col pub_ms_per_enroll a)
+    row "(b) server CPU ms per GetCACert" $(col server_cpu_ms_per_req getcacert-b)
+    row "ceiling of (b)/(a): RSA + public + HTTP only" $(ceiling_col)
     if [ "$compare" = yes ]; then
         row "(e) suite, compared modules, enrollments/s" $(col enroll_per_s e)
         row "(e)/(a)" $(ratio_col enroll_per_s e bound_per_s a)

@@ -1992,7 +1992,7 @@ static int cmd_get(apr_pool_t *p, int argc, const char *const *argv)
     http_tally ht;
     long total, i, done = 0, wrong_len = 0;
     size_t expect_len = 0;
-    double wall, c0, c1;
+    double wall, c0, c1, s0 = 0, s1 = 0;
 
     parse_opts(p, argc, argv, &o);
     need_port();
@@ -2019,9 +2019,11 @@ static int cmd_get(apr_pool_t *p, int argc, const char *const *argv)
         r.end = total;
     }
     r.stop_at = o.duration > 0 ? now_s() + o.duration : 0;
+    s0 = pids_cpu_s(o.pids, o.npids);
     c0 = cpu_s();
     wall = run_load(&r);
     c1 = cpu_s();
+    s1 = pids_cpu_s(o.pids, o.npids);
     done = atomic_load(&r.completed);
     memset(&ht, 0, sizeof(ht));
     for (i = 0; i < done && i < total; i++) {
@@ -2041,6 +2043,11 @@ static int cmd_get(apr_pool_t *p, int argc, const char *const *argv)
     report_latency("", r.res, 0, done < total ? done : total);
     printf("client_cpu_s=%.3f\nclient_cpu_share=%.3f\n", c1 - c0,
            wall > 0 ? (c1 - c0) / (wall * ncpus()) : 0);
+    if (o.npids) {
+        /* one HTTP exchange with nothing to compute: httpd's floor */
+        printf("server_cpu_s=%.3f\nserver_cpu_ms_per_req=%.4f\n", s1 - s0,
+               ht.s2xx ? (s1 - s0) * 1000.0 / ht.s2xx : 0);
+    }
     return ht.s2xx == done && !wrong_len ? 0 : 1;
 }
 
