@@ -88,6 +88,7 @@
 #include "mod_ca.h"
 #include "ca_util.h"
 #include "ca_issue.h"
+#include "ca_sign.h"
 
 module AP_MODULE_DECLARE_DATA ca_engine_module;
 
@@ -1533,10 +1534,10 @@ static int ca_engine_usable(request_rec *r, const ca_engine_signer *sg)
 }
 
 /* Sign with the engine key, one at a time where CAEngineSerialize says. */
-static apr_status_t ca_engine_sign_cert(request_rec *r,
-                                        const ca_engine_signer *sg, X509 *x,
-                                        const char **why)
+static apr_status_t ca_engine_sign_cert(request_rec *r, const ca_signer *csg,
+                                        X509 *x, const char **why)
 {
+    const ca_engine_signer *sg = csg->ctx;
     apr_status_t status;
 #if APR_HAS_THREADS
     apr_thread_mutex_t *mutex = sg->handle->mutex;
@@ -1556,149 +1557,53 @@ static apr_status_t ca_engine_sign_cert(request_rec *r,
     return status;
 }
 
+/* Every step of signing logs under this module's tags (ca_sign.h). */
+static const char *const ca_engine_sign_tags[CA_SIGN_LOG_COUNT] = {
+    [CA_SIGN_LOG_REQUEST] = CA_LOGNO(05026),
+    [CA_SIGN_LOG_NAMES] = CA_LOGNO(05027),
+    [CA_SIGN_LOG_NO_TIME] = CA_LOGNO(05030),
+    [CA_SIGN_LOG_EXPIRED] = CA_LOGNO(05031),
+    [CA_SIGN_LOG_NO_SERIAL] = CA_LOGNO(05032),
+    [CA_SIGN_LOG_BUILD] = CA_LOGNO(05033),
+    [CA_SIGN_LOG_SERIAL_BAD] = CA_LOGNO(05034),
+    [CA_SIGN_LOG_SERIAL_SET] = CA_LOGNO(05035),
+    [CA_SIGN_LOG_EXTENSION] = CA_LOGNO(05036),
+    [CA_SIGN_LOG_SAN] = CA_LOGNO(05037),
+    [CA_SIGN_LOG_SIGN] = CA_LOGNO(05038),
+    [CA_SIGN_LOG_ENCODE] = CA_LOGNO(05039),
+    [CA_SIGN_LOG_ISSUED] = CA_LOGNO(05040)
+};
+
 static int ca_engine_sign(request_rec *r, apr_hash_t *params,
                           const unsigned char *csr, apr_size_t csr_len,
                           const unsigned char **cert, apr_size_t *cert_len)
 {
     const ca_engine_dir_conf *conf =
         ap_get_module_config(r->per_dir_config, &ca_engine_module);
-    const ca_engine_signer *sg = conf->signer;
-    const unsigned char *serial = NULL;
-    apr_size_t serial_len = 0;
-    apr_time_t now = 0;
-    const ca_issue_ext *exts, *bad;
-    const char *tid, *why = "";
-    apr_status_t status;
-    X509_REQ *req;
-    X509_EXTENSION *san;
-    X509_NAME *subject;
-    X509 *ca, *x;
-    int rv, n, capped = 0;
+    const ca_engine_signer *esg = conf->signer;
+    ca_signer sg;
 
-    if (!sg) {
+    if (!esg) {
         return DECLINED;
     }
-    if (!ca_engine_usable(r, sg)) {
+    if (!ca_engine_usable(r, esg)) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    ca = sg->cert->x;
+    memset(&sg, 0, sizeof(sg));
+    sg.ca = esg->cert->x;
+    sg.days = conf->days;
+    sg.exts = ca_engine_exts(conf, &sg.n_exts);
+    sg.sign = ca_engine_sign_cert;
+    sg.ctx = esg;
+    sg.ca_what = apr_pstrcat(r->pool, "CAEngineCertificate ",
+                             esg->cert->file, NULL);
+    sg.key_what = apr_psprintf(r->pool, "CAEngineKey %s (engine %s)",
+                               esg->key_label, esg->engine_id);
+    sg.time_hint = "load mod_ca_simple and set CASimpleTime on";
+    sg.serial_hint = "load mod_ca_simple and set CASimpleSerialRandom on";
+    sg.tags = ca_engine_sign_tags;
 
-    req = ca_req_parse(r->pool, csr, csr_len);
-    if (!req || !X509_REQ_get0_pubkey(req)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05026)
-                      "cannot parse the certificate request: %s",
-                      ca_openssl_errors(r->pool));
-        return HTTP_BAD_REQUEST;
-    }
-    /* checked before a serial is taken, so that a refused request never
-     * uses one up */
-    status = ca_issue_req_names(r->pool, req, &subject, &san, &why);
-    if (status == APR_EEXIST) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05027)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-    if (status == APR_ENOENT) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05028)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-    if (status != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05029)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-
-    /* the time first: an expired CA must not use up a serial */
-    rv = ca_run_ca_gettime(r, &now);
-    if (rv == DECLINED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05030)
-                      "no backend answered ca_gettime here; load "
-                      "mod_ca_simple and set CASimpleTime on");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (rv != OK) {
-        return rv;
-    }
-    if (ca_issue_ca_expired(ca, now)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05031)
-                      "CAEngineCertificate %s has expired (or its notAfter "
-                      "cannot be read); refusing to issue", sg->cert->file);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rv = ca_run_ca_makeserial(r, params, &serial, &serial_len);
-    if (rv == DECLINED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05032)
-                      "no backend answered ca_makeserial here; load "
-                      "mod_ca_simple and set CASimpleSerialRandom on");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (rv != OK) {
-        return rv;
-    }
-
-    if (ca_issue_cert_new(r->pool, ca, req, now, conf->days, &x, &capped,
-                          &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05033)
-                      "cannot build the certificate: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    status = ca_issue_set_serial(r->pool, x, serial, serial_len, &why);
-    if (status == APR_EINVAL || status == APR_ERANGE) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05034)
-                      "ca_makeserial answered %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (status != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05035)
-                      "cannot set the serial number: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    exts = ca_engine_exts(conf, &n);
-    if (ca_issue_add_exts(r->pool, x, ca, req, exts, n, &bad, &why)
-        != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05036)
-                      "cannot add extension %s %s: %s", bad->name,
-                      bad->value, why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (ca_issue_add_san(r->pool, x, san, &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05037)
-                      "cannot copy the subjectAltName: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ca_engine_sign_cert(r, sg, x, &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05038)
-                      "cannot sign the certificate with CAEngineKey %s "
-                      "(engine %s): %s", sg->key_label, sg->engine_id, why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (ca_x509_der(r->pool, x, cert, cert_len) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(05039)
-                      "cannot encode the certificate: %s",
-                      ca_openssl_errors(r->pool));
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    tid = params ? apr_hash_get(params, CA_PARAM_TRANSACTION_ID,
-                                APR_HASH_KEY_STRING) : NULL;
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(05040)
-                  "issued serial %s to %s, valid until %s%s, signed by "
-                  "%s with CAEngineKey %s (engine %s)%s%s",
-                  ca_hex(r->pool, serial, serial_len),
-                  X509_NAME_entry_count(subject)
-                      ? ca_issue_name_text(r->pool, subject)
-                      : "(empty subject)",
-                  ca_issue_time_text(r->pool, X509_get0_notAfter(x)),
-                  capped ? " (capped at the CA's notAfter)" : "",
-                  sg->cert->file, sg->key_label, sg->engine_id,
-                  tid ? ", transaction " : "",
-                  tid ? ap_escape_logitem(r->pool, tid) : "");
-
-    return OK;
+    return ca_sign_request(r, &sg, params, csr, csr_len, cert, cert_len);
 }
 
 static int ca_engine_getca(request_rec *r, const unsigned char **der,

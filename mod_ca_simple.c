@@ -31,6 +31,7 @@
 #include "mod_ca.h"
 #include "ca_util.h"
 #include "ca_issue.h"
+#include "ca_sign.h"
 
 module AP_MODULE_DECLARE_DATA ca_simple_module;
 
@@ -603,150 +604,56 @@ static int ca_simple_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 /* ---- the hooks ----------------------------------------------------- */
 
+/* Every step of signing logs under this module's tags (ca_sign.h). */
+static const char *const ca_simple_sign_tags[CA_SIGN_LOG_COUNT] = {
+    [CA_SIGN_LOG_REQUEST] = CA_LOGNO(02018),
+    [CA_SIGN_LOG_NAMES] = CA_LOGNO(02015),
+    [CA_SIGN_LOG_NO_TIME] = CA_LOGNO(02019),
+    [CA_SIGN_LOG_EXPIRED] = CA_LOGNO(02020),
+    [CA_SIGN_LOG_NO_SERIAL] = CA_LOGNO(02021),
+    [CA_SIGN_LOG_BUILD] = CA_LOGNO(02022),
+    [CA_SIGN_LOG_SERIAL_BAD] = CA_LOGNO(02012),
+    [CA_SIGN_LOG_SERIAL_SET] = CA_LOGNO(02014),
+    [CA_SIGN_LOG_EXTENSION] = CA_LOGNO(02023),
+    [CA_SIGN_LOG_SAN] = CA_LOGNO(02024),
+    [CA_SIGN_LOG_SIGN] = CA_LOGNO(02025),
+    [CA_SIGN_LOG_ENCODE] = CA_LOGNO(02026),
+    [CA_SIGN_LOG_ISSUED] = CA_LOGNO(02027)
+};
+
+static apr_status_t ca_simple_sign_cert(request_rec *r, const ca_signer *sg,
+                                        X509 *x, const char **why)
+{
+    const ca_simple_dir_conf *conf = sg->ctx;
+
+    return ca_issue_sign(r->pool, x, conf->key, why);
+}
+
 static int ca_simple_sign(request_rec *r, apr_hash_t *params,
                           const unsigned char *csr, apr_size_t csr_len,
                           const unsigned char **cert, apr_size_t *cert_len)
 {
     const ca_simple_dir_conf *conf =
         ap_get_module_config(r->per_dir_config, &ca_simple_module);
-    const unsigned char *serial = NULL;
-    apr_size_t serial_len = 0;
-    apr_time_t now = 0;
-    const ca_issue_ext *exts, *bad;
-    const char *tid, *why = "";
-    apr_status_t status;
-    X509_REQ *req;
-    X509_EXTENSION *san;
-    X509_NAME *subject;
-    X509 *ca, *x;
-    int rv, n, capped = 0;
+    ca_signer sg;
 
     if (!conf->cert || !conf->key) {
         return DECLINED;
     }
-    ca = conf->cert->x;
+    memset(&sg, 0, sizeof(sg));
+    sg.ca = conf->cert->x;
+    sg.days = conf->days;
+    sg.exts = ca_simple_exts(conf, &sg.n_exts);
+    sg.sign = ca_simple_sign_cert;
+    sg.ctx = conf;
+    sg.ca_what = apr_pstrcat(r->pool, "CASimpleCertificate ",
+                             conf->cert->file, NULL);
+    sg.key_what = apr_pstrcat(r->pool, "CASimpleKey ", conf->key_file, NULL);
+    sg.time_hint = "set CASimpleTime on";
+    sg.serial_hint = "set CASimpleSerialRandom on";
+    sg.tags = ca_simple_sign_tags;
 
-    /* the key is checked (cheaply for RSA) and copied, never re-encoded */
-    req = ca_req_parse_nokey(r->pool, csr, csr_len);
-    if (!req || !ca_pubkey_get(r->pool, X509_REQ_get_X509_PUBKEY(req))) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02018)
-                      "cannot parse the certificate request: %s",
-                      ca_openssl_errors(r->pool));
-        return HTTP_BAD_REQUEST;
-    }
-    /* checked before a serial is taken, so that a refused request never
-     * uses one up */
-    status = ca_issue_req_names(r->pool, req, &subject, &san, &why);
-    if (status == APR_EEXIST) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02016)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-    if (status == APR_ENOENT) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02017)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-    if (status != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02015)
-                      "%s", why);
-        return HTTP_BAD_REQUEST;
-    }
-
-    /* the time first: an expired CA must not use up a serial */
-    rv = ca_run_ca_gettime(r, &now);
-    if (rv == DECLINED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02019)
-                      "no backend answered ca_gettime here; set "
-                      "CASimpleTime on");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (rv != OK) {
-        return rv;
-    }
-    if (ca_issue_ca_expired(ca, now)) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02020)
-                      "CASimpleCertificate %s has expired (or its notAfter "
-                      "cannot be read); refusing to issue", conf->cert->file);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rv = ca_run_ca_makeserial(r, params, &serial, &serial_len);
-    if (rv == DECLINED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02021)
-                      "no backend answered ca_makeserial here; set "
-                      "CASimpleSerialRandom on");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (rv != OK) {
-        return rv;
-    }
-
-    if (ca_issue_cert_new(r->pool, ca, req, now, conf->days, &x, &capped,
-                          &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02022)
-                      "cannot build the certificate: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    status = ca_issue_set_serial(r->pool, x, serial, serial_len, &why);
-    if (status == APR_EINVAL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02012)
-                      "ca_makeserial answered %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (status == APR_ERANGE) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02013)
-                      "ca_makeserial answered %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (status != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02014)
-                      "cannot set the serial number: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    exts = ca_simple_exts(conf, &n);
-    if (ca_issue_add_exts(r->pool, x, ca, req, exts, n, &bad, &why)
-        != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02023)
-                      "cannot add extension %s %s: %s", bad->name,
-                      bad->value, why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (ca_issue_add_san(r->pool, x, san, &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02024)
-                      "cannot copy the subjectAltName: %s", why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ca_issue_sign(r->pool, x, conf->key, &why) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02025)
-                      "cannot sign the certificate with CASimpleKey %s: %s",
-                      conf->key_file, why);
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    if (ca_x509_der(r->pool, x, cert, cert_len) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, CA_LOGNO(02026)
-                      "cannot encode the certificate: %s",
-                      ca_openssl_errors(r->pool));
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    tid = params ? apr_hash_get(params, CA_PARAM_TRANSACTION_ID,
-                                APR_HASH_KEY_STRING) : NULL;
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, CA_LOGNO(02027)
-                  "issued serial %s to %s, valid until %s%s, signed by "
-                  "%s%s%s", ca_hex(r->pool, serial, serial_len),
-                  X509_NAME_entry_count(subject)
-                      ? ca_issue_name_text(r->pool, subject)
-                      : "(empty subject)",
-                  ca_issue_time_text(r->pool, X509_get0_notAfter(x)),
-                  capped ? " (capped at the CA's notAfter)" : "",
-                  conf->cert->file,
-                  tid ? ", transaction " : "",
-                  tid ? ap_escape_logitem(r->pool, tid) : "");
-
-    return OK;
+    return ca_sign_request(r, &sg, params, csr, csr_len, cert, cert_len);
 }
 
 static int ca_simple_getca(request_rec *r, const unsigned char **der,

@@ -1,0 +1,81 @@
+/* Licensed under the Apache License, Version 2.0 (see COPYING). */
+
+/*
+ * ca_sign: the ca_sign hook of a backend that holds a CA key
+ * (mod_ca_simple, mod_ca_engine), from the request to the certificate:
+ *
+ *   parse the request (its key checked, never re-encoded)
+ *   check its subject and subjectAltName (before a serial is taken, so
+ *   that a refused request never uses one up)
+ *   ca_gettime, then refuse if the CA certificate has expired
+ *   ca_makeserial
+ *   build the certificate with ca_issue, the backend's extensions
+ *   have the backend sign it, encode it, log what was issued
+ *
+ * Linked into each such module; needs httpd for the hooks and the log.
+ * Shared code has no log tags of its own: every message carries the tag
+ * the calling module passes for that step (ca_signer.tags).
+ */
+
+#ifndef CA_SIGN_H
+#define CA_SIGN_H
+
+#include "httpd.h"
+
+#include <apr_hash.h>
+#include <openssl/x509.h>
+
+#include "ca_issue.h"
+
+/* The steps that log, indexing ca_signer.tags. */
+typedef enum {
+    CA_SIGN_LOG_REQUEST,        /* the request does not parse */
+    CA_SIGN_LOG_NAMES,          /* its names cannot be issued */
+    CA_SIGN_LOG_NO_TIME,        /* no backend answered ca_gettime */
+    CA_SIGN_LOG_EXPIRED,        /* the CA certificate has expired */
+    CA_SIGN_LOG_NO_SERIAL,      /* no backend answered ca_makeserial */
+    CA_SIGN_LOG_BUILD,          /* the certificate cannot be built */
+    CA_SIGN_LOG_SERIAL_BAD,     /* ca_makeserial answered an unusable one */
+    CA_SIGN_LOG_SERIAL_SET,     /* the serial cannot be set */
+    CA_SIGN_LOG_EXTENSION,      /* a configured extension fails */
+    CA_SIGN_LOG_SAN,            /* the subjectAltName cannot be copied */
+    CA_SIGN_LOG_SIGN,           /* the signature failed */
+    CA_SIGN_LOG_ENCODE,         /* the certificate cannot be encoded */
+    CA_SIGN_LOG_ISSUED,         /* info: what was issued */
+    CA_SIGN_LOG_COUNT
+} ca_sign_log;
+
+typedef struct ca_signer ca_signer;
+
+/* Sign x with the backend's key; on failure *why says why. */
+typedef apr_status_t ca_signer_sign_fn(request_rec *r, const ca_signer *sg,
+                                       X509 *x, const char **why);
+
+struct ca_signer {
+    X509 *ca;                   /* the issuing certificate */
+    int days;                   /* validity, capped at the CA's notAfter */
+    const ca_issue_ext *exts;   /* the extension lines that apply */
+    int n_exts;
+    ca_signer_sign_fn *sign;
+    const void *ctx;            /* the backend's, for sign */
+    /* for messages: the certificate ("CASimpleCertificate /etc/ca.pem"),
+     * the key ("CASimpleKey /etc/ca.key"), and what to configure when
+     * no backend answers ca_gettime or ca_makeserial */
+    const char *ca_what;
+    const char *key_what;
+    const char *time_hint;
+    const char *serial_hint;
+    const char *const *tags;    /* CA_SIGN_LOG_COUNT CA_LOGNO() strings */
+};
+
+/*
+ * The ca_sign hook for this signer: OK with the certificate in *cert
+ * (pool-owned DER), HTTP_BAD_REQUEST for a request that cannot be issued,
+ * HTTP_INTERNAL_SERVER_ERROR (or what a hook answered) otherwise.  Every
+ * failure is logged.
+ */
+int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
+                    const unsigned char *csr, apr_size_t csr_len,
+                    const unsigned char **cert, apr_size_t *cert_len);
+
+#endif /* CA_SIGN_H */
