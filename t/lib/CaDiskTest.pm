@@ -22,7 +22,7 @@ use File::Spec ();
 use File::Spec::Functions qw(catfile catdir);
 use HTTP::Request ();
 use HTTP::Response ();
-use IO::Socket::INET ();
+use ScepTest::Httpd ();
 use LWP::UserAgent ();
 use MIME::Base64 ();
 use POSIX ();
@@ -282,29 +282,13 @@ sub check_store {
 
 # ---------------------------------------------------------------- servers
 
-# start_private_server(DIR): an httpd of its own, for tests that kill its
-# children (whose "exit signal" lines must not land in the shared
-# error_log, which other tests check for crashes). The same system
-# modules, our modules, the same User and the same httpd (or sanitizer
-# wrapper) as the Apache::Test server; /scep-disk and /scep-store as in
+# start_private_server(DIR): an httpd of its own (ScepTest::Httpd), for
+# tests that kill its children; /scep-disk and /scep-store as in
 # t/conf/ca_disk.last.conf.in with their directories under DIR/disk.
 # Returns { base, pid, dir, conf, error_log } or dies.
 sub start_private_server {
     my $dir = shift;
-    my $vars = Apache::Test::vars();
-    my $mods = modules_dir();
     my $pki = pki_dir();
-
-    # the children, running as User, make their way down to DIR/disk
-    chmod 0755, $dir;
-
-    my $sock = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                     LocalPort => 0, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $sock->sockport;
-    close $sock;
-
-    my $system = catfile($vars->{t_conf}, 'system-modules.conf');
     my $locations = '';
     for my $loc (['/scep-disk', "CADiskRequestDirectory \"$dir/disk/requests\"\n"
                   . "    CADiskCertificateDirectory \"$dir/disk/certs\""],
@@ -324,64 +308,26 @@ sub start_private_server {
 </Location>
 EOF
     }
-    my $user = $vars->{user} ? qq(User "$vars->{user}"\n) : '';
-    my $group = $vars->{group} ? qq(Group "$vars->{group}"\n) : '';
-    my $conf = catfile($dir, 'httpd.conf');
-    spit($conf, <<EOF);
-# private server of a t/ca_disk test
-ServerRoot "$dir"
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-PidFile "$dir/httpd.pid"
-ErrorLog "$dir/error_log"
-LogLevel info ca_disk:debug
-$user$group
-Include "$system"
-<IfModule mod_mime.c>
-    TypesConfig "$vars->{t_conf}/mime.types"
-</IfModule>
-LoadModule ca_module "$mods/mod_ca.so"
-LoadModule ca_simple_module "$mods/mod_ca_simple.so"
-LoadModule ca_disk_module "$mods/mod_ca_disk.so"
-LoadModule scep_module "$mods/mod_scep.so"
-<IfDefine SCEP_SANITIZER>
-    CoreDumpDirectory "$dir"
-</IfDefine>
-$locations
-EOF
-    my $httpd = $vars->{httpd} or die 'no httpd in the Apache::Test config';
-    my $r = run_cmd({ timeout => 60 }, $httpd, '-d', $dir, '-f', $conf);
-    die "cannot start $httpd -f $conf: $r->{out}$r->{err}"
-        . (slurp("$dir/error_log") // '') if $r->{rc} != 0;
-
-    my $srv = { base => "http://127.0.0.1:$port", dir => $dir,
-                conf => $conf, error_log => "$dir/error_log" };
-    for (1 .. 120) {
-        my $pid = slurp("$dir/httpd.pid");
-        if ($pid && $pid =~ /(\d+)/) {
-            $srv->{pid} = $1;
-            last;
-        }
-        Time::HiRes::sleep(0.25);
-    }
-    die 'private httpd wrote no pid file: ' . (slurp("$dir/error_log") // '')
+    my $h = ScepTest::Httpd->new(dir => $dir, body => $locations,
+                                 modules => [qw(ca ca_simple ca_disk scep)],
+                                 loglevel => 'info ca_disk:debug');
+    $h->start or die "cannot start the private httpd: "
+                     . ($h->{last}->{err} // '') . $h->error_log;
+    my $srv = { httpd => $h, base => $h->base, dir => $dir,
+                conf => $h->conf, error_log => $h->error_log_file,
+                pid => $h->pid };
+    die 'private httpd wrote no pid file: ' . $h->error_log
         unless $srv->{pid};
     my $res = wait_for_server($srv->{base}, '/scep-store', 30);
-    die 'private httpd does not answer: ' . (slurp("$dir/error_log") // '')
+    die 'private httpd does not answer: ' . $h->error_log
         unless $res->code == 200;
     return $srv;
 }
 
 sub stop_private_server {
     my $srv = shift;
-    return unless $srv && $srv->{pid};
-    kill 'TERM', $srv->{pid};
-    for (1 .. 120) {
-        return 1 unless kill 0, $srv->{pid};
-        Time::HiRes::sleep(0.25);
-    }
-    kill 'KILL', $srv->{pid};
-    return 0;
+    return unless $srv && $srv->{httpd};
+    $srv->{httpd}->stop;
 }
 
 # the children of a process, from /proc

@@ -20,7 +20,6 @@ use warnings FATAL => 'all';
 use Apache::Test ();
 use Apache::TestRequest ();
 use File::Spec::Functions qw(catfile catdir);
-use IO::Socket::INET ();
 use Time::HiRes ();
 use ScepTest qw(top_dir scratch_dir run_cmd slurp spit);
 use ScepClient ();
@@ -162,188 +161,36 @@ sub scep_location {
 
 package EngineTest::Httpd;
 
-# A private httpd with the suite's modules (mod_ca, mod_ca_simple,
-# mod_ca_engine, mod_scep) and a configuration given by the test.
+# A private httpd (ScepTest::Httpd) with mod_ca_engine loaded too and a
+# copy of the token (same keys, same PIN) under its own SOFTHSM2_CONF:
+# SoftHSM2 rewrites its token file at every login, and logins of several
+# processes at the same moment then fail now and then. One httpd makes its
+# own processes take turns (the lock file in its DefaultRuntimeDir); the
+# test server and the private servers would not.
 #
 #   my $h = EngineTest::Httpd->new(body => $conf, mpm => 'prefork');
 #   my $r = $h->configtest;             # run_cmd result of httpd -t
 #   $h->start or die; ...; $h->graceful; $h->stop;
-#
-# Each gets a copy of the token (same keys, same PIN) and its own
-# SOFTHSM2_CONF: SoftHSM2 rewrites its token file at every login, and
-# logins of several processes at the same moment then fail now and then.
-# One httpd makes its own processes take turns (the lock file in its
-# DefaultRuntimeDir); the test server and the private servers would not.
 
-use File::Spec::Functions qw(catfile);
-use IO::Socket::INET ();
-use Time::HiRes ();
-use ScepTest qw(scratch_dir run_cmd slurp spit);
+use parent -norequire, 'ScepTest::Httpd';
+use ScepTest qw(scratch_dir run_cmd spit);
+use ScepTest::Httpd ();
 
-my @httpds;
-
-END {
-    my $status = $?;
-    $_->stop for grep { $_->{started} } @httpds;
-    $? = $status;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub vars { Apache::Test::vars(@_) }
-
-sub httpd_cmd {
-    my $w = vars('scep_httpd_wrapper');
-    return $w ? $w : vars('httpd');
-}
-
-sub modules_conf {
-    my $mpm = shift;
-    my $apxs = vars('apxs') || 'apxs';
-    my $libexec = qx("$apxs" -q LIBEXECDIR 2>/dev/null);
-    chomp $libexec;
-    my $httpd = vars('httpd');
-    my $builtin = qx("$httpd" -l 2>/dev/null) // '';
-    my @lines;
-    for my $m ("mpm_$mpm", qw(authz_core unixd log_config)) {
-        next if $builtin =~ /\bmod_$m\.c\b/;
-        push @lines, "LoadModule ${m}_module $libexec/mod_$m.so";
-    }
-    my $dir = ScepTest::modules_dir();
-    for my $m (qw(ca ca_simple ca_engine scep)) {
-        push @lines, qq(LoadModule ${m}_module "$dir/mod_$m.so");
-    }
-    return join "\n", @lines, '';
-}
-
-# new(body => CONF, mpm => event|worker|prefork, port => N, loglevel => L)
 sub new {
     my($class, %args) = @_;
     my $dir = $args{dir} // scratch_dir();
-    my $port = $args{port} // free_port();
-    my $mpm = $args{mpm} // ($ENV{SCEP_MPM} || 'event');
-    my $self = bless { dir => $dir, port => $port }, $class;
-    mkdir "$dir/logs";
-    my $user = '';
-    if ($> == 0) {
-        $user = "User " . (vars('user') || 'nobody') . "\n"
-              . "Group " . (vars('group') || 'nogroup') . "\n";
-        chmod 0755, $dir;
-    }
     my $tokens = EngineTest::token_file('tokens');
     my $r = run_cmd('cp', '-a', $tokens, "$dir/tokens");
     die "cp -a $tokens $dir/tokens: $r->{err}" if $r->{rc} != 0;
-    $self->{softhsm_conf} = spit("$dir/softhsm2.conf",
+    my $conf = spit("$dir/softhsm2.conf",
         "directories.tokendir = $dir/tokens\n"
         . "objectstore.backend = file\nlog.level = ERROR\n"
         . "slots.removable = false\n");
-    chmod 0644, $self->{softhsm_conf};
-    my $level = $args{loglevel} // 'info ca_engine:debug';
-    my $head = <<EOF;
-# written by t/lib/EngineTest.pm
-ServerRoot "$dir"
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-PidFile "$dir/logs/httpd.pid"
-DefaultRuntimeDir "$dir/logs"
-ErrorLog "$dir/logs/error_log"
-LogLevel $level
-DocumentRoot "$dir"
-$user
-<IfDefine SCEP_SANITIZER>
-    CoreDumpDirectory "$dir/logs"
-</IfDefine>
-
-EOF
-    spit("$dir/httpd.conf", $head . modules_conf($mpm) . "\n"
-                            . ($args{body} // ''));
-    $self->{conf} = "$dir/httpd.conf";
-    push @httpds, $self;
-    return $self;
-}
-
-sub conf { $_[0]->{conf} }
-sub port { $_[0]->{port} }
-sub base { "http://127.0.0.1:$_[0]->{port}" }
-sub error_log { slurp("$_[0]->{dir}/logs/error_log") // '' }
-
-sub port_open {
-    my $port = shift;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $port, Proto => 'tcp',
-                                  Timeout => 1);
-    return 0 unless $s;
-    close $s;
-    return 1;
-}
-
-# httpd with this server's token
-sub httpd {
-    my($self, @args) = @_;
-    local $ENV{SOFTHSM2_CONF} = $self->{softhsm_conf};
-    return run_cmd({ timeout => 60 }, httpd_cmd(), '-f', $self->{conf},
-                   @args);
-}
-
-sub configtest {
-    my $self = shift;
-    return $self->httpd('-t');
-}
-
-# httpd -k start; the run_cmd result in $self->{last}. 1 when it answers.
-sub start {
-    my $self = shift;
-    my $r = $self->httpd('-k', 'start');
-    $self->{last} = $r;
-    return 0 if $r->{rc} != 0;
-    $self->{started} = 1;
-    for (1 .. 100) {
-        return 1 if port_open($self->{port});
-        Time::HiRes::sleep(0.1);
-    }
-    return 0;
-}
-
-sub pid {
-    my $self = shift;
-    my $pid = slurp("$self->{dir}/logs/httpd.pid") // return undef;
-    return $pid =~ /(\d+)/ ? $1 : undef;
-}
-
-# -k graceful (or restart), then wait until the parent logged that it
-# runs again
-sub graceful {
-    my($self, $how) = @_;
-    my $before = () = $self->error_log =~ /resuming normal operations/g;
-    my $r = $self->httpd('-k', $how // 'graceful');
-    return 0 if $r->{rc} != 0;
-    for (1 .. 150) {
-        my $now = () = $self->error_log =~ /resuming normal operations/g;
-        return 1 if $now > $before && port_open($self->{port});
-        Time::HiRes::sleep(0.1);
-    }
-    return 0;
-}
-
-sub stop {
-    my $self = shift;
-    return unless $self->{started};
-    my $pid = $self->pid;
-    $self->httpd('-k', 'stop');
-    if ($pid) {
-        for (1 .. 100) {
-            last unless kill 0, $pid;
-            Time::HiRes::sleep(0.1);
-        }
-    }
-    $self->{started} = 0;
+    chmod 0644, $conf;
+    return $class->SUPER::new(modules => [qw(ca ca_simple ca_engine scep)],
+                              loglevel => 'info ca_engine:debug', %args,
+                              dir => $dir,
+                              env => { SOFTHSM2_CONF => $conf });
 }
 
 package EngineTest;

@@ -30,6 +30,7 @@ use MIME::Base64 ();
 use POSIX ();
 use Time::HiRes ();
 use ScepTest qw(top_dir scratch_dir run_cmd slurp spit have_program);
+use ScepTest::Httpd ();
 
 use constant ROOT_DN => 'cn=admin,dc=example,dc=org';
 use constant ROOT_PW => 'root-Secret-Zq00';
@@ -77,16 +78,6 @@ sub port_free {
     return 1;
 }
 
-sub port_open {
-    my $port = shift;
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
-                                  PeerPort => $port, Proto => 'tcp',
-                                  Timeout => 1);
-    return 0 unless $s;
-    close $s;
-    return 1;
-}
-
 # a module path for mod_ca_ldap.so, or undef
 sub module_file {
     my $dir = ScepTest::modules_dir() // return undef;
@@ -121,7 +112,7 @@ sub new {
     $self->{url} = "ldap://127.0.0.1:$self->{port}/";
     # ldaps:// on any free port: only configurations made by the tests
     # themselves use it
-    $self->{tls_port} = LdapTest::Httpd::free_port();
+    $self->{tls_port} = ScepTest::Httpd::free_port();
     $self->{ldaps_url} = "ldaps://127.0.0.1:$self->{tls_port}/";
     return $self;
 }
@@ -201,7 +192,7 @@ sub start {
             $self->{pid} = undef;
             last;
         }
-        if (port_open($self->{port})) {
+        if (ScepTest::Httpd::port_open($self->{port})) {
             $up = 1;
             last;
         }
@@ -364,134 +355,8 @@ sub pem_file_der {
 
 package LdapTest::Httpd;
 
-use File::Spec::Functions qw(catfile);
-use IO::Socket::INET ();
-use Time::HiRes ();
-use ScepTest qw(scratch_dir run_cmd slurp spit);
-
-my @httpds;
-
-END {
-    my $status = $?;
-    $_->stop for grep { $_->{started} } @httpds;
-    $? = $status;
-}
-
-sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
-
-sub vars { Apache::Test::vars(@_) }
-
-sub httpd_cmd {
-    my $w = vars('scep_httpd_wrapper');
-    return $w ? $w : vars('httpd');
-}
-
-# LoadModule lines for the system modules it needs (unless built in) and
-# for the suite's modules, mod_ca first
-sub modules_conf {
-    my $apxs = vars('apxs') || 'apxs';
-    my $libexec = qx("$apxs" -q LIBEXECDIR 2>/dev/null);
-    chomp $libexec;
-    my $httpd = vars('httpd');
-    my $builtin = qx("$httpd" -l 2>/dev/null) // '';
-    my $mpm = $ENV{SCEP_MPM} || 'event';
-    my @lines;
-    for my $m ("mpm_$mpm", qw(authz_core unixd log_config)) {
-        next if $builtin =~ /\bmod_$m\.c\b/;
-        push @lines, "LoadModule ${m}_module $libexec/mod_$m.so";
-    }
-    my $dir = ScepTest::modules_dir();
-    for my $m (qw(ca ca_simple scep)) {
-        push @lines, qq(LoadModule ${m}_module "$dir/mod_$m.so");
-    }
-    return join "\n", @lines, '';
-}
-
-sub new {
-    my($class, %args) = @_;
-    my $dir = $args{dir} // scratch_dir();
-    my $port = $args{port} // free_port();
-    my $self = bless { dir => $dir, port => $port }, $class;
-    mkdir "$dir/logs";
-    my $user = '';
-    if ($> == 0) {
-        $user = "User " . (vars('user') || 'nobody') . "\n"
-              . "Group " . (vars('group') || 'nogroup') . "\n";
-        chmod 0755, $dir;
-    }
-    my $head = <<EOF;
-# written by t/lib/LdapTest.pm
-ServerRoot "$dir"
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-PidFile "$dir/logs/httpd.pid"
-DefaultRuntimeDir "$dir/logs"
-ErrorLog "$dir/logs/error_log"
-LogLevel info
-DocumentRoot "$dir"
-$user
-<IfDefine SCEP_SANITIZER>
-    CoreDumpDirectory "$dir/logs"
-</IfDefine>
-
-EOF
-    spit("$dir/httpd.conf", $head . modules_conf() . "\n"
-                            . ($args{body} // ''));
-    $self->{conf} = "$dir/httpd.conf";
-    push @httpds, $self;
-    return $self;
-}
-
-sub conf { $_[0]->{conf} }
-sub port { $_[0]->{port} }
-sub url  { "http://127.0.0.1:$_[0]->{port}" . ($_[1] // '') }
-sub error_log { slurp("$_[0]->{dir}/logs/error_log") // '' }
-
-sub configtest {
-    my $self = shift;
-    return run_cmd({ timeout => 60 }, httpd_cmd(), '-f', $self->{conf},
-                   '-t');
-}
-
-sub start {
-    my $self = shift;
-    my $r = run_cmd({ timeout => 60 }, httpd_cmd(), '-f', $self->{conf},
-                    '-k', 'start');
-    if ($r->{rc} != 0) {
-        print STDERR "# httpd -k start: $r->{err}\n";
-        return 0;
-    }
-    $self->{started} = 1;
-    for (1 .. 100) {
-        return 1 if LdapTest::port_open($self->{port});
-        Time::HiRes::sleep(0.1);
-    }
-    print STDERR "# httpd on port $self->{port} does not answer\n";
-    return 0;
-}
-
-sub stop {
-    my $self = shift;
-    return unless $self->{started};
-    my $pid = slurp("$self->{dir}/logs/httpd.pid");
-    run_cmd({ timeout => 60 }, httpd_cmd(), '-f', $self->{conf},
-            '-k', 'stop');
-    if ($pid && $pid =~ /(\d+)/) {
-        $pid = $1;
-        for (1 .. 100) {
-            last unless kill 0, $pid;
-            Time::HiRes::sleep(0.1);
-        }
-    }
-    $self->{started} = 0;
-}
+use parent -norequire, 'ScepTest::Httpd';
+use ScepTest::Httpd ();
 
 package LdapTest;
 
