@@ -93,7 +93,6 @@
 module AP_MODULE_DECLARE_DATA ca_engine_module;
 
 #define CA_ENGINE_DAYS_DEFAULT  CA_ISSUE_DAYS_DEFAULT
-#define CA_ENGINE_DAYS_MAX      CA_ISSUE_DAYS_MAX
 
 /* CAEngineCertificate engine:<id> loads the certificate from the token */
 #define CA_ENGINE_CERT_PREFIX   "engine:"
@@ -103,24 +102,6 @@ module AP_MODULE_DECLARE_DATA ca_engine_module;
 #define CA_ENGINE_PIN_MAX       256
 /* the lock file around opening the engines, in the DefaultRuntimeDir */
 #define CA_ENGINE_LOCK_FILE     "ca-engine-init.lock"
-
-/* A certificate, with what the hooks hand out. */
-typedef struct ca_engine_cert {
-    const char *file;                   /* or "engine:<id>" */
-    X509 *x;
-    const unsigned char *der;
-    apr_size_t der_len;
-    apr_time_t not_after;
-} ca_engine_cert;
-
-/* The intermediates above the CA certificate. */
-typedef struct ca_engine_chain {
-    const char *file;
-    STACK_OF(X509) *certs;
-    const unsigned char *der;           /* degenerate PKCS#7 */
-    apr_size_t der_len;
-    apr_time_t not_after;               /* earliest of the chain */
-} ca_engine_chain;
 
 /* One CAEngineControl line; value NULL for a command without input. */
 typedef struct ca_engine_ctrl {
@@ -156,9 +137,9 @@ typedef struct ca_engine_signer {
     apr_size_t pin_len;
     const char *key_id;                 /* CAEngineKey */
     const char *key_label;              /* the same, any PIN in it hidden */
-    ca_engine_cert *cert;               /* CAEngineCertificate */
+    ca_sign_cert *cert;               /* CAEngineCertificate */
     const char *cert_token_id;          /* CAEngineCertificate engine:id */
-    ca_engine_chain *chain;             /* CAEngineChain */
+    ca_sign_chain *chain;             /* CAEngineChain */
     int serialize;                      /* CAEngineSerialize */
 
     ca_engine_handle *handle;           /* this process's engine */
@@ -167,7 +148,7 @@ typedef struct ca_engine_signer {
 
 typedef struct ca_engine_dir_conf {
     ca_engine_signer *signer;           /* inherited as a unit, see top */
-    ca_engine_cert *next;               /* CAEngineNextCertificate */
+    ca_sign_cert *next;               /* CAEngineNextCertificate */
     int days;                           /* CAEngineDays */
     apr_array_header_t *extensions;     /* CAEngineExtension, replaces;
                                          * of ca_issue_ext */
@@ -410,53 +391,6 @@ static ca_engine_signer *ca_engine_section_signer(cmd_parms *cmd,
     return conf->signer;
 }
 
-/* Resolve a file name the way the rest of httpd does. */
-static const char *ca_engine_path(cmd_parms *cmd, const char *arg,
-                                  const char **path)
-{
-    *path = ap_server_root_relative(cmd->pool, arg);
-    if (!*path) {
-        return apr_psprintf(cmd->pool, "%s: invalid file path %s",
-                            cmd->cmd->name, arg);
-    }
-
-    return NULL;
-}
-
-/* DER and notAfter of a certificate, for the hooks. */
-static apr_status_t ca_engine_cert_fill(apr_pool_t *p, ca_engine_cert *cert)
-{
-    apr_status_t rv = ca_x509_der(p, cert->x, &cert->der, &cert->der_len);
-
-    cert->not_after = ca_asn1_time_to_apr(X509_get0_notAfter(cert->x));
-
-    return rv;
-}
-
-static const char *ca_engine_load_cert(cmd_parms *cmd, const char *arg,
-                                       ca_engine_cert **pcert)
-{
-    ca_engine_cert *cert;
-    const char *path, *err = NULL;
-
-    if ((err = ca_engine_path(cmd, arg, &path))) {
-        return err;
-    }
-    cert = apr_pcalloc(cmd->pool, sizeof(*cert));
-    cert->file = path;
-    if (ca_load_cert(cmd->pool, path, &cert->x, &err) != APR_SUCCESS
-        || ca_engine_cert_fill(cmd->pool, cert) != APR_SUCCESS) {
-        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
-
-        ERR_clear_error();
-        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificate: "
-                            "%s", cmd->cmd->name, path, why);
-    }
-    *pcert = cert;
-
-    return NULL;
-}
-
 static const char *ca_engine_set_engine(cmd_parms *cmd, void *dconf,
                                         const char *arg)
 {
@@ -500,7 +434,7 @@ static const char *ca_engine_set_pin_file(cmd_parms *cmd, void *dconf,
     apr_status_t rv;
     char errbuf[120];
 
-    if ((err = ca_engine_path(cmd, arg, &path))) {
+    if ((err = ca_sign_path(cmd, arg, &path))) {
         return err;
     }
     rv = apr_file_open(&f, path, APR_FOPEN_READ, APR_FPROT_OS_DEFAULT,
@@ -578,42 +512,15 @@ static const char *ca_engine_set_certificate(cmd_parms *cmd, void *dconf,
     }
     sg->cert_token_id = NULL;
 
-    return ca_engine_load_cert(cmd, arg, &sg->cert);
+    return ca_sign_load_cert(cmd, arg, &sg->cert);
 }
 
 static const char *ca_engine_set_chain(cmd_parms *cmd, void *dconf,
                                        const char *arg)
 {
     ca_engine_signer *sg = ca_engine_section_signer(cmd, dconf);
-    ca_engine_chain *chain;
-    const char *path, *err = NULL;
-    int i;
 
-    if ((err = ca_engine_path(cmd, arg, &path))) {
-        return err;
-    }
-    chain = apr_pcalloc(cmd->pool, sizeof(*chain));
-    chain->file = path;
-    if (ca_load_certs(cmd->pool, path, &chain->certs, &err) != APR_SUCCESS
-        || ca_p7_certs_der(cmd->pool, chain->certs, &chain->der,
-                           &chain->der_len) != APR_SUCCESS) {
-        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
-
-        ERR_clear_error();
-        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificates: "
-                            "%s", cmd->cmd->name, path, why);
-    }
-    for (i = 0; i < sk_X509_num(chain->certs); i++) {
-        apr_time_t t = ca_asn1_time_to_apr(
-                           X509_get0_notAfter(sk_X509_value(chain->certs, i)));
-
-        if (i == 0 || t < chain->not_after) {
-            chain->not_after = t;
-        }
-    }
-    sg->chain = chain;
-
-    return NULL;
+    return ca_sign_load_chain(cmd, arg, &sg->chain);
 }
 
 static const char *ca_engine_set_serialize(cmd_parms *cmd, void *dconf,
@@ -633,7 +540,7 @@ static const char *ca_engine_set_next_certificate(cmd_parms *cmd,
     ca_engine_dir_conf *conf = dconf;
     const char *err;
 
-    if ((err = ca_engine_load_cert(cmd, arg, &conf->next))) {
+    if ((err = ca_sign_load_cert(cmd, arg, &conf->next))) {
         return err;
     }
     conf->next_set = 1;
@@ -646,18 +553,11 @@ static const char *ca_engine_set_days(cmd_parms *cmd, void *dconf,
                                       const char *arg)
 {
     ca_engine_dir_conf *conf = dconf;
-    char *end;
-    apr_int64_t days;
+    const char *err;
 
-    errno = 0;
-    days = apr_strtoi64(arg, &end, 10);
-    if (errno || end == arg || *end || days < 1
-        || days > CA_ENGINE_DAYS_MAX) {
-        return apr_psprintf(cmd->pool, "%s must be a number of days from "
-                            "1 to %d, not '%s'", cmd->cmd->name,
-                            CA_ENGINE_DAYS_MAX, arg);
+    if ((err = ca_sign_parse_days(cmd, arg, &conf->days))) {
+        return err;
     }
-    conf->days = (int)days;
     conf->days_set = 1;
 
     return NULL;
@@ -668,28 +568,13 @@ static const char *ca_engine_add_extension(cmd_parms *cmd, void *dconf,
                                            const char *value)
 {
     ca_engine_dir_conf *conf = dconf;
-    const ca_issue_ext *dup;
-    const char *err = NULL;
-    ca_issue_ext ext;
+    const char *err;
 
-    if (ca_issue_ext_parse(cmd->pool, name, value, &ext, &err)
-        != APR_SUCCESS) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " ", err, NULL);
+    if ((err = ca_sign_add_extension(cmd, &conf->extensions,
+                                     !conf->extensions_set, name, value))) {
+        return err;
     }
-
-    if (!conf->extensions_set) {
-        /* the first line of a section replaces the inherited list */
-        conf->extensions = apr_array_make(cmd->pool, 5,
-                                          sizeof(ca_issue_ext));
-        conf->extensions_set = 1;
-    }
-    if ((dup = ca_issue_ext_find(conf->extensions, ext.oid))) {
-        /* RFC 5280 4.2: an extension appears at most once */
-        return apr_psprintf(cmd->pool, "%s %s: already set in this "
-                            "section as %s", cmd->cmd->name, name,
-                            dup->name);
-    }
-    APR_ARRAY_PUSH(conf->extensions, ca_issue_ext) = ext;
+    conf->extensions_set = 1;
 
     return NULL;
 }
@@ -955,7 +840,7 @@ static int ca_engine_load_token_cert(apr_pool_t *p, apr_pool_t *ptemp,
         const char *id;
         X509 *cert;
     } params;
-    ca_engine_cert *cert;
+    ca_sign_cert *cert;
 
     params.id = sg->cert_token_id;
     params.cert = NULL;
@@ -974,7 +859,7 @@ static int ca_engine_load_token_cert(apr_pool_t *p, apr_pool_t *ptemp,
                              ca_engine_redact(p, sg->cert_token_id),
                              NULL);
     cert->x = ca_x509_own(p, params.cert);
-    if (ca_engine_cert_fill(p, cert) != APR_SUCCESS) {
+    if (ca_sign_cert_fill(p, cert) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, CA_LOGNO(05007)
                      "CAEngineCertificate %s (%s): cannot encode the "
                      "certificate: %s", cert->file, sg->where,
@@ -992,75 +877,14 @@ static int ca_engine_load_token_cert(apr_pool_t *p, apr_pool_t *ptemp,
 static const ca_issue_ext *ca_engine_exts(const ca_engine_dir_conf *conf,
                                           int *n)
 {
-    if (conf->extensions_set) {
-        *n = conf->extensions->nelts;
-        return (const ca_issue_ext *)conf->extensions->elts;
-    }
-
-    return ca_issue_default_exts(n);
+    return ca_sign_exts(conf->extensions_set ? conf->extensions : NULL, n);
 }
 
 /* ---- start-up checks ----------------------------------------------- */
 
-/* As mod_ca_simple: build the extension lines with the real CA once. */
-static int ca_engine_check_exts(apr_pool_t *ptemp, server_rec *s,
-                                const ca_engine_dir_conf *conf)
-{
-    const ca_engine_signer *sg = conf->signer;
-    const ca_issue_ext *exts, *bad;
-    const char *why = "";
-    int n;
-
-    exts = ca_engine_exts(conf, &n);
-    if (ca_issue_exts_try(ptemp, sg->cert->x, exts, n, &bad, &why)
-        == APR_SUCCESS) {
-        return 1;
-    }
-    if (!bad) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(05008)
-                     "cannot make a test certificate: %s", why);
-        return 0;
-    }
-    if (conf->extensions_set) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(05009)
-                     "CAEngineExtension %s %s cannot be built with "
-                     "CAEngineCertificate %s (%s): %s", bad->name,
-                     bad->value, sg->cert->file, conf->where, why);
-        return 0;
-    }
-    /* the section may inherit other lines from an enclosing one */
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(05010)
-                 "the default extension %s %s cannot be built with "
-                 "CAEngineCertificate %s (%s), signing will fail where "
-                 "no CAEngineExtension applies: %s", bad->name, bad->value,
-                 sg->cert->file, conf->where, why);
-
-    return 1;
-}
-
-/* The chain must start at the CA certificate's issuer and go upwards. */
-static int ca_engine_check_chain(apr_pool_t *ptemp, server_rec *s,
-                                 const ca_engine_signer *sg)
-{
-    STACK_OF(X509) *chain = sg->chain->certs;
-    int i = ca_issue_chain_broken(sg->cert->x, chain);
-
-    if (i < 0) {
-        return 1;
-    }
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(05011)
-                 "CAEngineChain %s (%s): certificate %d (%s) did not issue "
-                 "%s; the chain must start with the issuer of "
-                 "CAEngineCertificate %s and go up",
-                 sg->chain->file, sg->where, i + 1,
-                 ca_issue_name_text(ptemp, X509_get_subject_name(
-                                               sk_X509_value(chain, i))),
-                 ca_issue_name_text(ptemp, X509_get_subject_name(
-                                               i ? sk_X509_value(chain, i - 1)
-                                                 : sg->cert->x)),
-                 sg->cert->file);
-    return 0;
-}
+static const char *const ca_engine_exts_tags[3] = {
+    CA_LOGNO(05008), CA_LOGNO(05009), CA_LOGNO(05010)
+};
 
 /* The UI method that never prompts, made once per process. */
 static int ca_engine_ui_make(apr_pool_t *p, server_rec *s)
@@ -1196,7 +1020,10 @@ static int ca_engine_check_signer(apr_pool_t *p, server_rec *s,
                      "CAEngineCertificate %s (%s) has expired, requests "
                      "signed here will fail", sg->cert->file, sg->where);
     }
-    if (sg->chain && !ca_engine_check_chain(p, s, sg)) {
+    if (sg->chain
+        && !ca_sign_check_chain(p, s, APLOG_MODULE_INDEX,
+                                "CAEngine", CA_LOGNO(05011), sg->cert,
+                                sg->chain, sg->where)) {
         return 0;
     }
 
@@ -1228,7 +1055,12 @@ static int ca_engine_check_section(apr_pool_t *p, server_rec *s,
     if (!ca_engine_check_signer(p, s, conf->signer)) {
         return 0;
     }
-    if (ok && !ca_engine_check_exts(p, s, conf)) {
+    if (ok && !ca_sign_check_exts(p, s, APLOG_MODULE_INDEX,
+                                  "CAEngine", ca_engine_exts_tags,
+                                  conf->signer->cert, conf->extensions_set
+                                                      ? conf->extensions
+                                                      : NULL,
+                                  conf->where)) {
         ok = 0;
     }
 
@@ -1602,6 +1434,7 @@ static int ca_engine_sign(request_rec *r, apr_hash_t *params,
     sg.time_hint = "load mod_ca_simple and set CASimpleTime on";
     sg.serial_hint = "load mod_ca_simple and set CASimpleSerialRandom on";
     sg.tags = ca_engine_sign_tags;
+    sg.module_index = APLOG_MODULE_INDEX;
 
     return ca_sign_request(r, &sg, params, csr, csr_len, cert, cert_len);
 }

@@ -36,34 +36,16 @@
 module AP_MODULE_DECLARE_DATA ca_simple_module;
 
 #define CA_SIMPLE_DAYS_DEFAULT  CA_ISSUE_DAYS_DEFAULT
-#define CA_SIMPLE_DAYS_MAX      CA_ISSUE_DAYS_MAX
 
 /* A certificate read from a file, with what the hooks hand out. */
-typedef struct ca_simple_cert {
-    const char *file;
-    X509 *x;
-    const unsigned char *der;
-    apr_size_t der_len;
-    apr_time_t not_after;
-} ca_simple_cert;
-
-/* The intermediates above the CA certificate. */
-typedef struct ca_simple_chain {
-    const char *file;
-    STACK_OF(X509) *certs;
-    const unsigned char *der;           /* degenerate PKCS#7 */
-    apr_size_t der_len;
-    apr_time_t not_after;               /* earliest of the chain */
-} ca_simple_chain;
-
 typedef struct ca_simple_dir_conf {
     /* the signer: inherited as a unit, see the top of the file */
-    ca_simple_cert *cert;               /* CASimpleCertificate */
+    ca_sign_cert *cert;               /* CASimpleCertificate */
     const char *key_file;               /* CASimpleKey */
     EVP_PKEY *key;
-    ca_simple_chain *chain;             /* CASimpleChain */
+    ca_sign_chain *chain;             /* CASimpleChain */
 
-    ca_simple_cert *next;               /* CASimpleNextCertificate */
+    ca_sign_cert *next;               /* CASimpleNextCertificate */
     int days;                           /* CASimpleDays */
     apr_array_header_t *extensions;     /* CASimpleExtension, replaces;
                                          * of ca_issue_ext */
@@ -180,52 +162,13 @@ static void ca_simple_register_section(cmd_parms *cmd,
     conf->registered = 1;
 }
 
-/* Resolve a file name the way the rest of httpd does. */
-static const char *ca_simple_path(cmd_parms *cmd, const char *arg,
-                                  const char **path)
-{
-    *path = ap_server_root_relative(cmd->pool, arg);
-    if (!*path) {
-        return apr_psprintf(cmd->pool, "%s: invalid file path %s",
-                            cmd->cmd->name, arg);
-    }
-
-    return NULL;
-}
-
-static const char *ca_simple_load_cert(cmd_parms *cmd, const char *arg,
-                                       ca_simple_cert **pcert)
-{
-    ca_simple_cert *cert;
-    const char *path, *err = NULL;
-
-    if ((err = ca_simple_path(cmd, arg, &path))) {
-        return err;
-    }
-    cert = apr_pcalloc(cmd->pool, sizeof(*cert));
-    cert->file = path;
-    if (ca_load_cert(cmd->pool, path, &cert->x, &err) != APR_SUCCESS
-        || ca_x509_der(cmd->pool, cert->x, &cert->der,
-                       &cert->der_len) != APR_SUCCESS) {
-        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
-
-        ERR_clear_error();
-        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificate: "
-                            "%s", cmd->cmd->name, path, why);
-    }
-    cert->not_after = ca_asn1_time_to_apr(X509_get0_notAfter(cert->x));
-    *pcert = cert;
-
-    return NULL;
-}
-
 static const char *ca_simple_set_certificate(cmd_parms *cmd, void *dconf,
                                              const char *arg)
 {
     ca_simple_dir_conf *conf = dconf;
     const char *err;
 
-    if ((err = ca_simple_load_cert(cmd, arg, &conf->cert))) {
+    if ((err = ca_sign_load_cert(cmd, arg, &conf->cert))) {
         return err;
     }
     conf->cert_set = 1;
@@ -240,7 +183,7 @@ static const char *ca_simple_set_key(cmd_parms *cmd, void *dconf,
     ca_simple_dir_conf *conf = dconf;
     const char *path, *err = NULL;
 
-    if ((err = ca_simple_path(cmd, arg, &path))) {
+    if ((err = ca_sign_path(cmd, arg, &path))) {
         return err;
     }
     if (ca_load_key(cmd->pool, path, &conf->key, &err) != APR_SUCCESS) {
@@ -264,7 +207,7 @@ static const char *ca_simple_set_next_certificate(cmd_parms *cmd,
     ca_simple_dir_conf *conf = dconf;
     const char *err;
 
-    if ((err = ca_simple_load_cert(cmd, arg, &conf->next))) {
+    if ((err = ca_sign_load_cert(cmd, arg, &conf->next))) {
         return err;
     }
     conf->next_set = 1;
@@ -277,33 +220,11 @@ static const char *ca_simple_set_chain(cmd_parms *cmd, void *dconf,
                                        const char *arg)
 {
     ca_simple_dir_conf *conf = dconf;
-    ca_simple_chain *chain;
-    const char *path, *err = NULL;
-    int i;
+    const char *err;
 
-    if ((err = ca_simple_path(cmd, arg, &path))) {
+    if ((err = ca_sign_load_chain(cmd, arg, &conf->chain))) {
         return err;
     }
-    chain = apr_pcalloc(cmd->pool, sizeof(*chain));
-    chain->file = path;
-    if (ca_load_certs(cmd->pool, path, &chain->certs, &err) != APR_SUCCESS
-        || ca_p7_certs_der(cmd->pool, chain->certs, &chain->der,
-                           &chain->der_len) != APR_SUCCESS) {
-        const char *why = err ? err : ca_openssl_errors(cmd->temp_pool);
-
-        ERR_clear_error();
-        return apr_psprintf(cmd->pool, "%s %s: cannot load the certificates: "
-                            "%s", cmd->cmd->name, path, why);
-    }
-    for (i = 0; i < sk_X509_num(chain->certs); i++) {
-        apr_time_t t = ca_asn1_time_to_apr(
-                           X509_get0_notAfter(sk_X509_value(chain->certs, i)));
-
-        if (i == 0 || t < chain->not_after) {
-            chain->not_after = t;
-        }
-    }
-    conf->chain = chain;
     conf->chain_set = 1;
     ca_simple_register_section(cmd, conf);
 
@@ -314,18 +235,11 @@ static const char *ca_simple_set_days(cmd_parms *cmd, void *dconf,
                                       const char *arg)
 {
     ca_simple_dir_conf *conf = dconf;
-    char *end;
-    apr_int64_t days;
+    const char *err;
 
-    errno = 0;
-    days = apr_strtoi64(arg, &end, 10);
-    if (errno || end == arg || *end || days < 1
-        || days > CA_SIMPLE_DAYS_MAX) {
-        return apr_psprintf(cmd->pool, "%s must be a number of days from "
-                            "1 to %d, not '%s'", cmd->cmd->name,
-                            CA_SIMPLE_DAYS_MAX, arg);
+    if ((err = ca_sign_parse_days(cmd, arg, &conf->days))) {
+        return err;
     }
-    conf->days = (int)days;
     conf->days_set = 1;
 
     return NULL;
@@ -336,28 +250,13 @@ static const char *ca_simple_add_extension(cmd_parms *cmd, void *dconf,
                                            const char *value)
 {
     ca_simple_dir_conf *conf = dconf;
-    const ca_issue_ext *dup;
-    const char *err = NULL;
-    ca_issue_ext ext;
+    const char *err;
 
-    if (ca_issue_ext_parse(cmd->pool, name, value, &ext, &err)
-        != APR_SUCCESS) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " ", err, NULL);
+    if ((err = ca_sign_add_extension(cmd, &conf->extensions,
+                                     !conf->extensions_set, name, value))) {
+        return err;
     }
-
-    if (!conf->extensions_set) {
-        /* the first line of a section replaces the inherited list */
-        conf->extensions = apr_array_make(cmd->pool, 5,
-                                          sizeof(ca_issue_ext));
-        conf->extensions_set = 1;
-    }
-    if ((dup = ca_issue_ext_find(conf->extensions, ext.oid))) {
-        /* RFC 5280 4.2: an extension appears at most once */
-        return apr_psprintf(cmd->pool, "%s %s: already set in this "
-                            "section as %s", cmd->cmd->name, name,
-                            dup->name);
-    }
-    APR_ARRAY_PUSH(conf->extensions, ca_issue_ext) = ext;
+    conf->extensions_set = 1;
 
     return NULL;
 }
@@ -422,79 +321,14 @@ static const command_rec ca_simple_cmds[] = {
 static const ca_issue_ext *ca_simple_exts(const ca_simple_dir_conf *conf,
                                           int *n)
 {
-    if (conf->extensions_set) {
-        *n = conf->extensions->nelts;
-        return (const ca_issue_ext *)conf->extensions->elts;
-    }
-
-    return ca_issue_default_exts(n);
+    return ca_sign_exts(conf->extensions_set ? conf->extensions : NULL, n);
 }
 
 /* ---- start-up checks ----------------------------------------------- */
 
-/*
- * Build the extensions once against the real CA certificate, so that a
- * line that only fails with an issuer (authorityKeyIdentifier keyid:always
- * and a CA certificate without a subjectKeyIdentifier) shows at start-up.
- * Returns 0 when a section's own lines fail.
- */
-static int ca_simple_check_exts(apr_pool_t *ptemp, server_rec *s,
-                                const ca_simple_dir_conf *conf)
-{
-    const ca_issue_ext *exts, *bad;
-    const char *why = "";
-    int n;
-
-    exts = ca_simple_exts(conf, &n);
-    if (ca_issue_exts_try(ptemp, conf->cert->x, exts, n, &bad, &why)
-        == APR_SUCCESS) {
-        return 1;
-    }
-    if (!bad) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02001)
-                     "cannot make a test certificate: %s", why);
-        return 0;
-    }
-    if (conf->extensions_set) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02002)
-                     "CASimpleExtension %s %s cannot be built with "
-                     "CASimpleCertificate %s (%s): %s", bad->name,
-                     bad->value, conf->cert->file, conf->where, why);
-        return 0;
-    }
-    /* the section may inherit other lines from an enclosing one */
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, CA_LOGNO(02003)
-                 "the default extension %s %s cannot be built with "
-                 "CASimpleCertificate %s (%s), signing will fail where "
-                 "no CASimpleExtension applies: %s", bad->name, bad->value,
-                 conf->cert->file, conf->where, why);
-
-    return 1;
-}
-
-/* The chain must start at the CA certificate's issuer and go upwards. */
-static int ca_simple_check_chain(apr_pool_t *ptemp, server_rec *s,
-                                 const ca_simple_dir_conf *conf)
-{
-    STACK_OF(X509) *chain = conf->chain->certs;
-    int i = ca_issue_chain_broken(conf->cert->x, chain);
-
-    if (i < 0) {
-        return 1;
-    }
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, CA_LOGNO(02004)
-                 "CASimpleChain %s (%s): certificate %d (%s) did not issue "
-                 "%s; the chain must start with the issuer of "
-                 "CASimpleCertificate %s and go up",
-                 conf->chain->file, conf->where, i + 1,
-                 ca_issue_name_text(ptemp, X509_get_subject_name(
-                                               sk_X509_value(chain, i))),
-                 ca_issue_name_text(ptemp, X509_get_subject_name(
-                                               i ? sk_X509_value(chain, i - 1)
-                                                 : conf->cert->x)),
-                 conf->cert->file);
-    return 0;
-}
+static const char *const ca_simple_exts_tags[3] = {
+    CA_LOGNO(02001), CA_LOGNO(02002), CA_LOGNO(02003)
+};
 
 static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
                                    const ca_simple_dir_conf *conf)
@@ -557,10 +391,17 @@ static int ca_simple_check_section(apr_pool_t *ptemp, server_rec *s,
                      "signed here will fail", conf->cert->file,
                      conf->where);
     }
-    if (conf->chain && !ca_simple_check_chain(ptemp, s, conf)) {
+    if (conf->chain
+        && !ca_sign_check_chain(ptemp, s, APLOG_MODULE_INDEX,
+                                "CASimple", CA_LOGNO(02004),
+                                conf->cert, conf->chain, conf->where)) {
         ok = 0;
     }
-    if (ok && !ca_simple_check_exts(ptemp, s, conf)) {
+    if (ok && !ca_sign_check_exts(ptemp, s, APLOG_MODULE_INDEX,
+                                  "CASimple", ca_simple_exts_tags,
+                                  conf->cert, conf->extensions_set
+                                              ? conf->extensions : NULL,
+                                  conf->where)) {
         ok = 0;
     }
 
@@ -652,6 +493,7 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
     sg.time_hint = "set CASimpleTime on";
     sg.serial_hint = "set CASimpleSerialRandom on";
     sg.tags = ca_simple_sign_tags;
+    sg.module_index = APLOG_MODULE_INDEX;
 
     return ca_sign_request(r, &sg, params, csr, csr_len, cert, cert_len);
 }

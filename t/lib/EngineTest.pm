@@ -76,17 +76,13 @@ sub client {
     return ScepClient->new(ra => token_file('ra.pem'), @_);
 }
 
-# enrol(CLIENT, PATH, %request_opts [, base => 'http://host:port'])
-# One PKCSReq by POST: { code, rep, req, res }. rep->{cert_file} is the
-# issued certificate when it succeeded.
+# enrol(CLIENT, PATH, %request_opts [, base => 'http://host:port']):
+# ScepClient::enrol with a subject of its own unless one is given
 sub enrol {
     my($c, $path, %o) = @_;
     my $base = delete $o{base} // '';
     $o{subject} //= "/CN=engine-$$-" . int(rand(1e9)) . '/O=mod_ca_engine tests';
-    my $req = $c->request(%o);
-    my $res = $c->post("$base$path", $req);
-    my $rep = $c->reply($res, $req);
-    return { code => $res->code, rep => $rep, req => $req, res => $res };
+    return $c->enrol("$base$path", %o);
 }
 
 # openssl verify of a certificate against CA (and untrusted chain) files

@@ -9,6 +9,7 @@ package ScepClient;
 #   my $res = $c->post('/scep', $req);              # HTTP::Response
 #   my $rep = $c->reply($res, $req);                 # hash of key=value
 #   ok $rep->{pkiStatus} eq 'SUCCESS';
+#   my $e = $c->enrol('/scep', subject => '/CN=x');  # the three at once
 #
 # The C tool does no HTTP; this module does, through Apache::TestRequest,
 # and builds GET URLs itself so that nothing re-encodes the message.
@@ -261,6 +262,17 @@ sub reply {
             ? 1 : 0;
     }
     return \%kv;
+}
+
+# One PKCSReq by POST to URL (a path on the test server, or a whole URL):
+# { code, rep, req, res }; rep->{cert_file} is the issued certificate when
+# it succeeded. Options as request().
+sub enrol {
+    my($self, $url, %o) = @_;
+    my $req = $self->request(%o);
+    my $res = $self->post($url, $req);
+    my $rep = $self->reply($res, $req);
+    return { code => $res->code, rep => $rep, req => $req, res => $res };
 }
 
 # A summary of a reply for t_debug
