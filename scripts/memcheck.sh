@@ -155,13 +155,16 @@ round() {
 
     # PKCSReq to /scep-store, then GetCert of the certificate it got
     "$client" request --ra "$pki/ra.pem" --key "$d/k1" --signer-out "$d/s1" \
-        --subject "/CN=memcheck-store-$r" --out "$d/store.der" >/dev/null
+        --subject "/CN=memcheck-store-$r" --out "$d/store.der" >/dev/null \
+        || flag "round $r: scep-test-client could not make store.der"
     expect "round $r: store PKCSReq HTTP" 200 "$(pkiop /scep-store "$d/store.der" "$d/store.rep")"
     expect "round $r: store PKCSReq" SUCCESS "$(reply_field "$d/store.rep" "$d/k1" "$d/s1" pkiStatus)"
-    serial=$(openssl x509 -in "$d/store.rep.pem" -noout -serial 2>/dev/null | sed 's/^serial=//')
+    serial=$(openssl x509 -in "$d/store.rep.pem" -noout -serial 2>/dev/null \
+        | sed 's/^serial=//' || true)
     "$client" request --ra "$pki/ra.pem" --key "$d/k1" --signer "$d/s1" \
         --type 21 --issuer-and-serial "$pki/ca.pem:${serial:-01}" \
-        --out "$d/getcert.der" >/dev/null
+        --out "$d/getcert.der" >/dev/null \
+        || flag "round $r: scep-test-client could not make getcert.der"
     expect "round $r: GetCert HTTP" 200 "$(pkiop /scep-store "$d/getcert.der" "$d/getcert.rep")"
     expect "round $r: GetCert" SUCCESS "$(reply_field "$d/getcert.rep" "$d/k1" "$d/s1" pkiStatus)"
 
@@ -169,7 +172,8 @@ round() {
     tid=memcheck-$r-$$
     "$client" request --ra "$pki/ra.pem" --key "$d/k2" --signer-out "$d/s2" \
         --subject "/CN=memcheck-disk-$r" --transaction-id "$tid" \
-        --out "$d/disk.der" >/dev/null
+        --out "$d/disk.der" >/dev/null \
+        || flag "round $r: scep-test-client could not make disk.der"
     expect "round $r: disk PKCSReq HTTP" 200 "$(pkiop /scep-disk "$d/disk.der" "$d/disk.rep")"
     expect "round $r: disk PKCSReq" PENDING "$(reply_field "$d/disk.rep" "$d/k2" "$d/s2" pkiStatus)"
     "$signtool" -c "$pki/ca.pem" -k "$pki/ca.key" -r "$srv/disk/requests" \
@@ -177,7 +181,8 @@ round() {
     "$client" request --ra "$pki/ra.pem" --key "$d/k2" --signer "$d/s2" \
         --type 20 --transaction-id "$tid" \
         --issuer-and-subject "$pki/ca.pem:/CN=memcheck-disk-$r" \
-        --out "$d/poll.der" >/dev/null
+        --out "$d/poll.der" >/dev/null \
+        || flag "round $r: scep-test-client could not make poll.der"
     expect "round $r: CertPoll HTTP" 200 "$(pkiop /scep-disk "$d/poll.der" "$d/poll.rep")"
     expect "round $r: CertPoll" SUCCESS "$(reply_field "$d/poll.rep" "$d/k2" "$d/s2" pkiStatus)"
 
