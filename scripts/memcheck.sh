@@ -10,7 +10,8 @@
 # certificates of /scep-store, and holding requests for approval at
 # /scep-disk) and the demo PKI of scripts/make-pki.sh. It is sent about N
 # requests:
-#   - 70% from bench/scep-load soak at concurrency 2: enrollments by POST,
+#   - 70% from bench/scep-load soak at concurrency 2, drawn by weight (a
+#     rare class may not come up at these counts) from: enrollments by POST,
 #     GET and chunked POST in every cipher and digest, renewals, CertPoll,
 #     GetCert, GetCRL, GetCACert, GetCACaps, GetNextCACert, OPTIONS, HEAD,
 #     and every bad-input class (bad signatures, wrong recipient, garbage,
