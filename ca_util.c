@@ -1,5 +1,6 @@
 /* Licensed under the Apache License, Version 2.0 (see COPYING). */
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -457,18 +458,49 @@ int ca_x509_allows_ku(X509 *x, uint32_t ku_bits)
  * public key finds no decoder, quickly, and stays undecoded.  Only the
  * SubjectPublicKeyInfo decoding sees this context; the objects themselves
  * keep the default one for digests and signatures.  Made once, kept for
- * the life of the process.
+ * the life of the code: nokey_free() gives it back at exit, or when the
+ * module holding this copy of the code is unloaded.
  */
 static CRYPTO_ONCE nokey_once = CRYPTO_ONCE_STATIC_INIT;
 static OSSL_LIB_CTX *nokey_ctx;
+static OSSL_PROVIDER *nokey_null;
+
+/*
+ * Registered with atexit() after OpenSSL has registered its own cleanup,
+ * so it runs first at exit (handlers run in reverse order); glibc also
+ * runs it when the module holding this code is unloaded.  Without it, the
+ * context is lost in httpd -X: httpd unloads its modules (apr_terminate)
+ * only after exit() has run OpenSSL's cleanup, and then nothing points to
+ * the context any more.  The context is only used while requests are
+ * served, never while a process exits or reloads its modules.
+ */
+static void nokey_free(void)
+{
+    OSSL_LIB_CTX *ctx = nokey_ctx;
+
+    nokey_ctx = NULL;
+    if (nokey_null) {
+        OSSL_PROVIDER_unload(nokey_null);
+        nokey_null = NULL;
+    }
+    OSSL_LIB_CTX_free(ctx);
+}
 
 static void nokey_init(void)
 {
     OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
 
-    if (ctx && !OSSL_PROVIDER_load(ctx, "null")) {
+    if (!ctx) {
+        return;
+    }
+    if (!(nokey_null = OSSL_PROVIDER_load(ctx, "null"))
+        || atexit(nokey_free) != 0) {
+        if (nokey_null) {
+            OSSL_PROVIDER_unload(nokey_null);
+            nokey_null = NULL;
+        }
         OSSL_LIB_CTX_free(ctx);
-        ctx = NULL;
+        return;
     }
     nokey_ctx = ctx;
 }

@@ -1062,6 +1062,35 @@ static int scep_reply(request_rec *r, const scep_dir_conf *conf,
     return scep_send(r, CT_PKI_MESSAGE, der, len);
 }
 
+/*
+ * ap_get_client_block() that says why a read failed: that function keeps
+ * the status to itself, so a client too slow for mod_reqtimeout
+ * (APR_TIMEUP) could only be answered 400 instead of 408.
+ */
+static long scep_get_block(request_rec *r, apr_bucket_brigade *bb,
+                           char *buf, apr_size_t len, apr_status_t *st)
+{
+    *st = APR_SUCCESS;
+    if (r->remaining < 0 || (!r->read_chunked && r->remaining == 0)) {
+        return 0;
+    }
+    *st = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                         APR_BLOCK_READ, len);
+    if (*st == APR_SUCCESS) {
+        if (!APR_BRIGADE_EMPTY(bb)
+            && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+            r->remaining = r->read_chunked ? -1 : 0;
+        }
+        *st = apr_brigade_flatten(bb, buf, &len);
+    }
+    apr_brigade_cleanup(bb);
+    if (*st != APR_SUCCESS) {
+        return -1;
+    }
+    r->read_length += len;
+    return (long)len;
+}
+
 /* Read a POST body, refusing what is larger than ScepSize (413). */
 static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
                           unsigned char **body, apr_size_t *len)
@@ -1095,8 +1124,13 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
     }
     buf = apr_palloc(r->pool, cap);
     if (ap_should_client_block(r)) {
-        while ((got = ap_get_client_block(r, (char *)buf + n,
-                                          cap - n)) > 0) {
+        apr_bucket_brigade *bb;
+        apr_status_t st;
+
+        bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+
+        while ((got = scep_get_block(r, bb, (char *)buf + n, cap - n,
+                                     &st)) > 0) {
             n += got;
             if (n == cap && cap < size + 1) {
                 unsigned char *more;
@@ -1115,9 +1149,11 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
             }
         }
         if (got < 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, CA_LOGNO(01016)
+            /* 408 for a client mod_reqtimeout gave up on; a filter that
+             * has answered already (LimitRequestBody) gets its way */
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, st, r, CA_LOGNO(01016)
                           "PKIOperation: cannot read the request body");
-            return HTTP_BAD_REQUEST;
+            return ap_map_http_request_error(st, HTTP_BAD_REQUEST);
         }
     }
     *body = buf;

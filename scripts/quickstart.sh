@@ -137,6 +137,11 @@ $user_group
 $sysmods
 TransferLog logs/access_log
 
+# no .htaccess lookups in every directory from / down on every request
+<Directory />
+    AllowOverride None
+</Directory>
+
 # the hook core first, then the backend and the frontend
 LoadModule ca_module "$top/.libs/mod_ca.so"
 LoadModule ca_simple_module "$top/.libs/mod_ca_simple.so"

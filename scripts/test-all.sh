@@ -14,6 +14,10 @@
 #           (default 60) on test/fuzz/corpus/pkimessage
 #   soak    bench/soak.sh --quick: 8,000 mixed requests (valid and every
 #           bad-input class); no 5xx, no crashed child, no memory growth
+#   memcheck
+#           scripts/memcheck.sh: httpd -X under valgrind memcheck, 50 and
+#           then 250 mixed requests; no memory error, nothing definitely
+#           lost, no leak that grows with the requests (about 2 minutes)
 #
 # Arguments: stage names, or "all" (the default: every stage) or "quick"
 # (build unit apache). Prints one line per stage and, last, a line
@@ -29,7 +33,7 @@ set -o pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 
-all_stages="deps build unit apache asan fuzz soak"
+all_stages="deps build unit apache asan fuzz soak memcheck"
 quick_stages="build unit apache"
 
 stages=""
@@ -38,7 +42,7 @@ for a in "$@"; do
     case "$a" in
     all)   stages="$stages $all_stages" ;;
     quick) stages="$stages $quick_stages" ;;
-    deps|build|unit|apache|asan|fuzz|soak) stages="$stages $a" ;;
+    deps|build|unit|apache|asan|fuzz|soak|memcheck) stages="$stages $a" ;;
     -h|--help|help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "$0"
         exit 0 ;;
@@ -164,7 +168,7 @@ if want deps; then
     else
         missing=""
         for c in apxs autoreconf libtoolize pkg-config make gcc openssl \
-                 scepclient; do
+                 scepclient valgrind; do
             command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
         done
         perl -MApache::Test -e1 2>/dev/null || missing="$missing Apache::Test"
@@ -190,7 +194,7 @@ if want build; then
 fi
 
 if [ "$built" = no ]; then
-    for s in unit apache asan fuzz soak; do
+    for s in unit apache asan fuzz soak memcheck; do
         want "$s" && record "$s" skip "build failed"
     done
     finish
@@ -351,6 +355,17 @@ if want soak; then
         record soak pass
     else
         record soak fail "see bench/work/soak/httpd/logs"
+    fi
+fi
+
+if want memcheck; then
+    banner "memcheck: scripts/memcheck.sh"
+    if ! command -v valgrind >/dev/null 2>&1; then
+        record memcheck fail "valgrind is not installed (.ci/install)"
+    elif scripts/memcheck.sh; then
+        record memcheck pass
+    else
+        record memcheck fail "see build-memcheck/"
     fi
 fi
 
