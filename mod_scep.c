@@ -1375,28 +1375,6 @@ static int scep_get_crl(request_rec *r, const scep_dir_conf *conf)
     return HTTP_MOVED_TEMPORARILY;
 }
 
-static const char *scep_query_param(request_rec *r, const char *name,
-                                    apr_size_t *len)
-{
-    const char *args = r->args, *end;
-    apr_size_t nlen = strlen(name);
-
-    while (args && *args) {
-        end = strchr(args, '&');
-        if (!end) {
-            end = args + strlen(args);
-        }
-        if ((apr_size_t)(end - args) >= nlen && !strncmp(args, name, nlen)
-            && (args[nlen] == '=' || args + nlen == end)) {
-            const char *v = args[nlen] == '=' ? args + nlen + 1 : end;
-
-            return ca_percent_decode(r->pool, v, end - v, len);
-        }
-        args = *end ? end + 1 : end;
-    }
-    return NULL;
-}
-
 static int scep_pki_operation(request_rec *r, const scep_dir_conf *conf)
 {
     unsigned char *body = NULL;
@@ -1416,7 +1394,8 @@ static int scep_pki_operation(request_rec *r, const scep_dir_conf *conf)
     }
     else {
         apr_size_t mlen = 0;
-        const char *message = scep_query_param(r, "message", &mlen);
+        const char *message = ca_query_param(r->pool, r->args, "message",
+                                             &mlen);
 
         if (!message || ca_base64_decode_lenient(r->pool, message, mlen,
                                                  &body, &len)
@@ -1508,7 +1487,7 @@ static int scep_handler(request_rec *r)
         return HTTP_METHOD_NOT_ALLOWED;
     }
 
-    op = scep_query_param(r, "operation", NULL);
+    op = ca_query_param(r->pool, r->args, "operation", NULL);
     if (r->method_number == M_POST && (!op || !strcmp(op, "PKIOperation"))) {
         /* many clients POST without naming the operation */
         return scep_pki_operation(r, conf);
