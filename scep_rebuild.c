@@ -130,7 +130,17 @@ static GENERAL_NAME *make_gen(int type, const char *value)
 {
     GENERAL_NAME *gen;
     X509_NAME *dn;
+    const char *c;
 
+    if (type == GEN_DNS || type == GEN_EMAIL || type == GEN_URI) {
+        /* IA5String, which OpenSSL does not check: a UTF-8 REMOTE_USER
+         * would give a certificate strict parsers refuse */
+        for (c = value; *c; c++) {
+            if (*c & 0x80) {
+                return NULL;
+            }
+        }
+    }
     if (type != GEN_DIRNAME) {
         return a2i_GENERAL_NAME(NULL, NULL, NULL, type, value, 0);
     }

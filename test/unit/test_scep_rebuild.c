@@ -286,6 +286,19 @@ START_TEST(set_invalid_values)
     apr_array_clear(san);
     rule(1, "x400Address", 0, "anything");
     ck_assert_str_eq(rebuild_fails(), "'anything' is not a valid x400Address");
+    /* IA5String types take 7-bit values only */
+    apr_array_clear(san);
+    rule(1, "rfc822Name", 0, "j\303\266rg@example.org");
+    ck_assert_str_eq(rebuild_fails(),
+                     "'j\303\266rg@example.org' is not a valid rfc822Name");
+    apr_array_clear(san);
+    rule(1, "dNSName", 0, "h\303\266st.example");
+    ck_assert_str_eq(rebuild_fails(),
+                     "'h\303\266st.example' is not a valid dNSName");
+    apr_array_clear(san);
+    rule(1, "uniformResourceIdentifier", 0, "https://example.org/\377");
+    ck_assert_str_eq(rebuild_fails(), "'https://example.org/\377' is not a "
+                     "valid uniformResourceIdentifier");
 }
 END_TEST
 
