@@ -11,8 +11,9 @@
 #           Apache::Test suite with those modules and httpd wrapped by
 #           scripts/asan-httpd; any sanitizer report fails the stage
 #   fuzz    make fuzz, then every target test/fuzz/fuzz_NAME for
-#           FUZZ_SECONDS each (default 60) on test/fuzz/corpus/NAME; any
-#           crash fails the stage
+#           FUZZ_SECONDS each (default 60) on test/fuzz/corpus/NAME (with
+#           test/fuzz/NAME.dict when there is one); any crash fails the
+#           stage
 #   soak    bench/soak.sh --quick: 8,000 mixed requests (valid and every
 #           bad-input class); no 5xx, no crashed child, no memory growth
 #
@@ -319,8 +320,8 @@ if want asan; then
 fi
 
 # ---------------------------------------------------------------- fuzz
-# every libFuzzer target of test/fuzz (fuzz_NAME.c, seeds in corpus/NAME),
-# each for FUZZ_SECONDS
+# every libFuzzer target of test/fuzz (fuzz_NAME.c, seeds in corpus/NAME,
+# a dictionary in NAME.dict when there is one), each for FUZZ_SECONDS
 fuzz_targets() {
     local f name
     for f in test/fuzz/fuzz_*.c; do
@@ -345,6 +346,8 @@ if want fuzz; then
             mkdir -p "$fuzz_out/$t/corpus" "$fuzz_out/$t/artifacts"
             corpus=""
             [ -d "test/fuzz/corpus/$t" ] && corpus=test/fuzz/corpus/$t
+            dict=""
+            [ -f "test/fuzz/$t.dict" ] && dict=-dict=test/fuzz/$t.dict
             # new inputs go to the scratch corpus (the first directory),
             # not into the committed one; crashes go to the artifacts
             # directory.  No fast_unwind_on_malloc=0 here: full malloc
@@ -353,7 +356,8 @@ if want fuzz; then
             if ! LSAN_OPTIONS=$lsan_options \
                  "test/fuzz/fuzz_$t" -max_total_time="$fuzz_seconds" \
                      -artifact_prefix="$fuzz_out/$t/artifacts/" \
-                     -print_final_stats=1 "$fuzz_out/$t/corpus" $corpus; then
+                     -print_final_stats=1 $dict \
+                     "$fuzz_out/$t/corpus" $corpus; then
                 ls -l "$fuzz_out/$t/artifacts"
                 crashed="$crashed $t"
             fi

@@ -28,7 +28,8 @@
  * client.
  *
  *   make fuzz
- *   test/fuzz/fuzz_rebuild -max_total_time=120 test/fuzz/corpus/rebuild
+ *   test/fuzz/fuzz_rebuild -max_total_time=120 -dict=test/fuzz/rebuild.dict \
+ *       test/fuzz/corpus/rebuild
  *
  * Seeds: test/fuzz/make-corpus.sh rebuild (openssl req requests with
  * several subjects and subjectAltNames, under several rule sets).
