@@ -15,7 +15,9 @@
 #               format of fuzz_rebuild.c
 #
 # The random keys make every run differ: commit a new corpus only after
-# minimising it with -merge=1 (docs/hardening.md).
+# minimising it with -merge=1 (docs/hardening.md).  Inputs the fuzzers
+# found and -merge=1 kept (named by their SHA-1, no extension) stay in
+# corpus/getdecode and corpus/rebuild when the seeds are made again.
 
 set -eu
 LC_ALL=C
@@ -113,7 +115,7 @@ getdecode() {
     [ -f "$in/certpoll.der" ] || { echo "make the pkimessage corpus first" >&2
                                    exit 1; }
     mkdir -p "$out"
-    rm -f "$out"/*
+    rm -f "$out"/*.txt
     for m in pkcsreq-aes128 certpoll certrep-pending nocontent; do
         for s in rfc sscep macos nopad raw url; do
             v=$(encode $s < "$in/$m.der")
@@ -209,7 +211,7 @@ rules_fails() {
 rebuild() {
     out=$fuzz/corpus/rebuild
     mkdir -p "$out"
-    rm -f "$out"/*
+    rm -f "$out"/*.bin
     cat > "$work/req.cnf" <<'CNF'
 [req]
 distinguished_name = dn
