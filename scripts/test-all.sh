@@ -351,8 +351,7 @@ if want fuzz; then
             # new inputs go to the scratch corpus (the first directory),
             # not into the committed one; crashes go to the artifacts
             # directory.  No fast_unwind_on_malloc=0 here: full malloc
-            # stacks cut libFuzzer's speed fifty-fold, and its leak check
-            # needs no suppressions
+            # stacks cut libFuzzer's speed 25 to 130 times
             if ! LSAN_OPTIONS=$lsan_options \
                  "test/fuzz/fuzz_$t" -max_total_time="$fuzz_seconds" \
                      -artifact_prefix="$fuzz_out/$t/artifacts/" \
