@@ -442,6 +442,28 @@ char *ca_percent_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
     return out;
 }
 
+const char *ca_query_param(apr_pool_t *p, const char *args, const char *name,
+                           apr_size_t *len)
+{
+    const char *end;
+    apr_size_t nlen = strlen(name);
+
+    while (args && *args) {
+        end = strchr(args, '&');
+        if (!end) {
+            end = args + strlen(args);
+        }
+        if ((apr_size_t)(end - args) >= nlen && !strncmp(args, name, nlen)
+            && (args[nlen] == '=' || args + nlen == end)) {
+            const char *v = args[nlen] == '=' ? args + nlen + 1 : end;
+
+            return ca_percent_decode(p, v, (apr_size_t)(end - v), len);
+        }
+        args = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
 int ca_x509_allows_ku(X509 *x, uint32_t ku_bits)
 {
     if (!(X509_get_extension_flags(x) & EXFLAG_KUSAGE)) {

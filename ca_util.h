@@ -74,6 +74,12 @@ apr_status_t ca_base64_decode_lenient(apr_pool_t *p, const char *in,
 char *ca_percent_decode(apr_pool_t *p, const char *in, apr_size_t inlen,
                         apr_size_t *outlen);
 
+/* The value of the first name= (or bare name) parameter of a query string
+ * (r->args), percent-decoded as above; NULL when args is NULL or has no
+ * such parameter.  *len, when len is not NULL, is its length. */
+const char *ca_query_param(apr_pool_t *p, const char *args, const char *name,
+                           apr_size_t *len);
+
 /* Whether a certificate's key usage allows a purpose (absent KU allows
  * everything, as RFC 5280 says). */
 int ca_x509_allows_ku(X509 *x, uint32_t ku_bits);

@@ -31,6 +31,7 @@
 #include "mod_ca.h"
 #include "ca_util.h"
 #include "scep_msg.h"
+#include "scep_rebuild.h"
 
 module AP_MODULE_DECLARE_DATA scep_module;
 
@@ -46,15 +47,6 @@ module AP_MODULE_DECLARE_DATA scep_module;
 #define CT_CA_RA_CERT   "application/x-x509-ca-ra-cert"
 #define CT_NEXT_CA_CERT "application/x-x509-next-ca-cert"
 #define CT_WADL         "application/vnd.sun.wadl+xml"
-
-/* One ScepSubject* or ScepSubjectAltName* line, in configuration order. */
-typedef struct scep_name_rule {
-    const char *field;          /* as configured, for messages */
-    ASN1_OBJECT *obj;           /* subject: the attribute, NULL for '*' */
-    int gen_type;               /* subjectAltName: GEN_*, -1 for '*' */
-    int limit;                  /* Request: most values taken, 0 = any */
-    ap_expr_info_t *expr;       /* Set: the value, NULL for Request */
-} scep_name_rule;
 
 typedef struct scep_dir_conf {
     X509 *ra_cert;
@@ -293,78 +285,6 @@ static const char *scep_parse_count(cmd_parms *cmd, const char *arg,
     return NULL;
 }
 
-static apr_status_t scep_obj_cleanup(void *data)
-{
-    ASN1_OBJECT_free(data);
-    return APR_SUCCESS;
-}
-
-/* A subject field: an OpenSSL short or long name, or a dotted OID. */
-static const char *scep_parse_subject_field(cmd_parms *cmd, const char *field,
-                                            scep_name_rule *rule)
-{
-    int nid = OBJ_txt2nid(field);
-
-    rule->field = field;
-    rule->gen_type = -1;
-    rule->obj = nid != NID_undef ? OBJ_dup(OBJ_nid2obj(nid))
-                                 : OBJ_txt2obj(field, 1);
-    ERR_clear_error();
-    if (!rule->obj) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is neither a known subject "
-                            "attribute name nor an OID", cmd->cmd->name,
-                            field);
-    }
-    apr_pool_cleanup_register(cmd->pool, rule->obj, scep_obj_cleanup,
-                              apr_pool_cleanup_null);
-    return NULL;
-}
-
-static const struct {
-    const char *name;
-    int type;
-} scep_san_types[] = {
-    { "otherName", GEN_OTHERNAME },
-    { "rfc822Name", GEN_EMAIL },
-    { "dNSName", GEN_DNS },
-    { "x400Address", GEN_X400 },
-    { "directoryName", GEN_DIRNAME },
-    { "ediPartyName", GEN_EDIPARTY },
-    { "uniformResourceIdentifier", GEN_URI },
-    { "iPAddress", GEN_IPADD },
-    { "registeredID", GEN_RID }
-};
-
-static const char *scep_san_name(int type)
-{
-    apr_size_t i;
-
-    for (i = 0; i < sizeof(scep_san_types) / sizeof(scep_san_types[0]); i++) {
-        if (scep_san_types[i].type == type) {
-            return scep_san_types[i].name;
-        }
-    }
-    return "unknown";
-}
-
-static const char *scep_parse_san_field(cmd_parms *cmd, const char *field,
-                                        scep_name_rule *rule)
-{
-    apr_size_t i;
-
-    rule->field = field;
-    for (i = 0; i < sizeof(scep_san_types) / sizeof(scep_san_types[0]); i++) {
-        if (!strcasecmp(field, scep_san_types[i].name)) {
-            rule->gen_type = scep_san_types[i].type;
-            return NULL;
-        }
-    }
-    return apr_psprintf(cmd->pool, "%s: '%s' is not one of otherName, "
-                        "rfc822Name, dNSName, x400Address, directoryName, "
-                        "ediPartyName, uniformResourceIdentifier, iPAddress, "
-                        "registeredID", cmd->cmd->name, field);
-}
-
 /* ScepSubjectRequest / ScepSubjectAltNameRequest field|* [number] */
 static const char *scep_add_request(cmd_parms *cmd, void *dconf,
                                     const char *field, const char *count)
@@ -384,8 +304,10 @@ static const char *scep_add_request(cmd_parms *cmd, void *dconf,
         return err;
     }
     if (strcmp(field, "*")) {
-        err = san ? scep_parse_san_field(cmd, field, &rule)
-                  : scep_parse_subject_field(cmd, field, &rule);
+        err = san ? scep_rule_san_field(cmd->pool, cmd->cmd->name, field,
+                                        &rule)
+                  : scep_rule_subject_field(cmd->pool, cmd->cmd->name, field,
+                                            &rule);
         if (err) {
             return err;
         }
@@ -410,8 +332,9 @@ static const char *scep_add_set(cmd_parms *cmd, void *dconf,
     const char *err;
 
     memset(&rule, 0, sizeof(rule));
-    err = san ? scep_parse_san_field(cmd, field, &rule)
-              : scep_parse_subject_field(cmd, field, &rule);
+    err = san ? scep_rule_san_field(cmd->pool, cmd->cmd->name, field, &rule)
+              : scep_rule_subject_field(cmd->pool, cmd->cmd->name, field,
+                                        &rule);
     if (err) {
         return err;
     }
@@ -1197,66 +1120,11 @@ static const unsigned char *scep_open(request_rec *r,
     return data;
 }
 
-static X509_NAME *scep_parse_dn(const char *text)
-{
-    /* "/C=US/O=Example/CN=x" or "CN=x,O=Example" */
-    X509_NAME *name = X509_NAME_new();
-    char *copy = OPENSSL_strdup(text), *tok, *state = NULL;
-    const char *sep = *text == '/' ? "/" : ",";
-
-    if (!name || !copy) {
-        X509_NAME_free(name);
-        OPENSSL_free(copy);
-        return NULL;
-    }
-    for (tok = apr_strtok(copy, sep, &state); tok;
-         tok = apr_strtok(NULL, sep, &state)) {
-        char *eq = strchr(tok, '=');
-
-        while (*tok == ' ') {
-            tok++;
-        }
-        if (!eq || eq == tok) {
-            goto fail;
-        }
-        *eq = '\0';
-        if (!X509_NAME_add_entry_by_txt(name, tok, MBSTRING_UTF8,
-                                        (unsigned char *)eq + 1, -1, -1, 0)) {
-            goto fail;
-        }
-    }
-    OPENSSL_free(copy);
-    if (X509_NAME_entry_count(name) == 0) {
-        X509_NAME_free(name);
-        return NULL;
-    }
-    return name;
-fail:
-    OPENSSL_free(copy);
-    X509_NAME_free(name);
-    return NULL;
-}
-
-/* A subjectAltName from a configured type and an evaluated value. */
-static GENERAL_NAME *scep_make_gen(int type, const char *value)
-{
-    GENERAL_NAME *gen;
-    X509_NAME *dn;
-
-    if (type != GEN_DIRNAME) {
-        return a2i_GENERAL_NAME(NULL, NULL, NULL, type, value, 0);
-    }
-    if (!(dn = scep_parse_dn(value)) || !(gen = GENERAL_NAME_new())) {
-        X509_NAME_free(dn);
-        return NULL;
-    }
-    GENERAL_NAME_set0_value(gen, GEN_DIRNAME, dn);
-    return gen;
-}
-
-static const char *scep_eval(request_rec *r, const scep_name_rule *rule,
+/* scep_rebuild's view of a Set rule: the expression, for this request. */
+static const char *scep_eval(void *ctx, const scep_name_rule *rule,
                              const char **why)
 {
+    request_rec *r = ctx;
     const char *err = NULL;
     const char *val = ap_expr_str_exec(r, rule->expr, &err);
 
@@ -1268,213 +1136,6 @@ static const char *scep_eval(request_rec *r, const scep_name_rule *rule,
         return NULL;
     }
     return val ? val : "";
-}
-
-/* The subject the configuration allows, built in directive order. */
-static X509_NAME *scep_build_subject(request_rec *r,
-                                     const scep_dir_conf *conf,
-                                     X509_NAME *src, const char **why)
-{
-    X509_NAME *dst = X509_NAME_new();
-    int i, j;
-
-    for (i = 0; dst && i < conf->subject->nelts; i++) {
-        const scep_name_rule *rule =
-            &APR_ARRAY_IDX(conf->subject, i, scep_name_rule);
-
-        if (rule->expr) {
-            const char *val = scep_eval(r, rule, why);
-
-            if (!val) {
-                goto fail;
-            }
-            /* an empty value leaves the field out */
-            if (*val && !X509_NAME_add_entry_by_OBJ(dst, rule->obj,
-                                                    MBSTRING_UTF8,
-                                                    (unsigned char *)val, -1,
-                                                    -1, 0)) {
-                *why = apr_psprintf(r->pool, "'%s' is not a valid %s",
-                                    val, rule->field);
-                goto fail;
-            }
-            continue;
-        }
-        {
-            int found = 0;
-
-            for (j = 0; j < X509_NAME_entry_count(src); j++) {
-                X509_NAME_ENTRY *e = X509_NAME_get_entry(src, j);
-
-                if (rule->obj
-                    && OBJ_cmp(X509_NAME_ENTRY_get_object(e), rule->obj)) {
-                    continue;
-                }
-                if (rule->limit && ++found > rule->limit) {
-                    *why = apr_psprintf(r->pool, "the request has more than "
-                                        "%d %sfield%s in its subject",
-                                        rule->limit,
-                                        rule->obj ? apr_pstrcat(r->pool,
-                                                                rule->field,
-                                                                " ", NULL)
-                                                  : "",
-                                        rule->limit > 1 ? "s" : "");
-                    goto fail;
-                }
-                if (!X509_NAME_add_entry(dst, e, -1, 0)) {
-                    goto fail;
-                }
-            }
-        }
-    }
-    if (dst) {
-        return dst;
-    }
-fail:
-    if (!*why) {
-        *why = "the subject could not be built";
-    }
-    X509_NAME_free(dst);
-    ERR_clear_error();
-    return NULL;
-}
-
-static GENERAL_NAMES *scep_request_sans(X509_REQ *req)
-{
-    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
-    GENERAL_NAMES *gens = NULL;
-
-    if (exts) {
-        gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    }
-    ERR_clear_error();
-    return gens;
-}
-
-/* The subjectAltNames the configuration allows, in directive order. */
-static GENERAL_NAMES *scep_build_sans(request_rec *r,
-                                      const scep_dir_conf *conf,
-                                      GENERAL_NAMES *src, const char **why)
-{
-    GENERAL_NAMES *dst = GENERAL_NAMES_new();
-    int i, j;
-
-    for (i = 0; dst && i < conf->san->nelts; i++) {
-        const scep_name_rule *rule =
-            &APR_ARRAY_IDX(conf->san, i, scep_name_rule);
-
-        if (rule->expr) {
-            const char *val = scep_eval(r, rule, why);
-            GENERAL_NAME *gen;
-
-            if (!val) {
-                goto fail;
-            }
-            if (!*val) {
-                continue;
-            }
-            if (!(gen = scep_make_gen(rule->gen_type, val))) {
-                *why = apr_psprintf(r->pool, "'%s' is not a valid %s", val,
-                                    rule->field);
-                goto fail;
-            }
-            sk_GENERAL_NAME_push(dst, gen);
-            continue;
-        }
-        {
-            int found = 0;
-
-            for (j = 0; src && j < sk_GENERAL_NAME_num(src); j++) {
-                GENERAL_NAME *gen = sk_GENERAL_NAME_value(src, j);
-
-                if (rule->gen_type >= 0 && gen->type != rule->gen_type) {
-                    continue;
-                }
-                if (rule->limit && ++found > rule->limit) {
-                    *why = apr_psprintf(r->pool, "the request has more than "
-                                        "%d %ssubjectAltName%s",
-                                        rule->limit, rule->gen_type >= 0
-                                        ? apr_pstrcat(r->pool, scep_san_name(
-                                                      rule->gen_type), " ",
-                                                      NULL) : "",
-                                        rule->limit > 1 ? "s" : "");
-                    goto fail;
-                }
-                sk_GENERAL_NAME_push(dst, GENERAL_NAME_dup(gen));
-            }
-        }
-    }
-    if (dst) {
-        return dst;
-    }
-fail:
-    if (!*why) {
-        *why = "the subjectAltName could not be built";
-    }
-    GENERAL_NAMES_free(dst);
-    ERR_clear_error();
-    return NULL;
-}
-
-/*
- * The request handed to the backends: the subject and subjectAltName the
- * configuration allows, the client's key, nothing else of the client's.
- */
-static apr_status_t scep_rebuild(request_rec *r, const scep_dir_conf *conf,
-                                 X509_REQ *orig, const unsigned char **der,
-                                 apr_size_t *len, const char **why)
-{
-    X509_REQ *req = ca_req_own(r->pool, X509_REQ_new());
-    GENERAL_NAMES *src = scep_request_sans(orig), *sans = NULL;
-    X509_NAME *subject;
-    const X509_ALGOR *alg = NULL;
-    apr_status_t rv = APR_EINVAL;
-
-    subject = scep_build_subject(r, conf, X509_REQ_get_subject_name(orig),
-                                 why);
-    if (!subject || !(sans = scep_build_sans(r, conf, src, why))) {
-        goto out;
-    }
-    if (X509_NAME_entry_count(subject) == 0 && sk_GENERAL_NAME_num(sans) == 0) {
-        *why = "the configuration allows no subject for this request";
-        goto out;
-    }
-    X509_REQ_get0_signature(orig, NULL, &alg);
-    if (!req || !X509_REQ_set_version(req, X509_REQ_VERSION_1)
-        || !X509_REQ_set_subject_name(req, subject)
-        || !ca_pubkey_copy(X509_REQ_get_X509_PUBKEY(req),
-                           X509_REQ_get_X509_PUBKEY(orig))
-        || !X509_REQ_set1_signature_algo(req, (X509_ALGOR *)alg)) {
-        *why = "the request could not be rebuilt";
-        goto out;
-    }
-    X509_REQ_set0_signature(req, ASN1_BIT_STRING_new());
-    if (sk_GENERAL_NAME_num(sans) > 0) {
-        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-        /* critical when it is the only name (RFC 5280 4.2.1.6) */
-        X509_EXTENSION *ext =
-            X509V3_EXT_i2d(NID_subject_alt_name,
-                           X509_NAME_entry_count(subject) == 0, sans);
-
-        if (!exts || !ext || !sk_X509_EXTENSION_push(exts, ext)
-            || !X509_REQ_add_extensions(req, exts)) {
-            X509_EXTENSION_free(ext);
-            sk_X509_EXTENSION_free(exts);
-            *why = "the subjectAltName could not be added";
-            goto out;
-        }
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    }
-    rv = ca_req_der(r->pool, req, der, len);
-    if (rv != APR_SUCCESS) {
-        *why = "the request could not be encoded";
-    }
-out:
-    X509_NAME_free(subject);
-    GENERAL_NAMES_free(sans);
-    GENERAL_NAMES_free(src);
-    ERR_clear_error();
-    return rv;
 }
 
 static apr_hash_t *scep_params(request_rec *r, const scep_msg_t *msg)
@@ -1623,7 +1284,8 @@ static void scep_enroll(request_rec *r, const scep_dir_conf *conf,
                   "certificate request does not verify");
         return;
     }
-    if (scep_rebuild(r, conf, req, &csr, &csr_len, &why) != APR_SUCCESS) {
+    if (scep_rebuild(r->pool, conf->subject, conf->san, scep_eval, r, req,
+                     &csr, &csr_len, &why) != APR_SUCCESS) {
         scep_fail(a, SCEP_FAIL_BADREQUEST, why);
         return;
     }
@@ -1749,28 +1411,6 @@ static int scep_get_crl(request_rec *r, const scep_dir_conf *conf)
     return HTTP_MOVED_TEMPORARILY;
 }
 
-static const char *scep_query_param(request_rec *r, const char *name,
-                                    apr_size_t *len)
-{
-    const char *args = r->args, *end;
-    apr_size_t nlen = strlen(name);
-
-    while (args && *args) {
-        end = strchr(args, '&');
-        if (!end) {
-            end = args + strlen(args);
-        }
-        if ((apr_size_t)(end - args) >= nlen && !strncmp(args, name, nlen)
-            && (args[nlen] == '=' || args + nlen == end)) {
-            const char *v = args[nlen] == '=' ? args + nlen + 1 : end;
-
-            return ca_percent_decode(r->pool, v, end - v, len);
-        }
-        args = *end ? end + 1 : end;
-    }
-    return NULL;
-}
-
 static int scep_pki_operation(request_rec *r, const scep_dir_conf *conf)
 {
     unsigned char *body = NULL;
@@ -1790,7 +1430,8 @@ static int scep_pki_operation(request_rec *r, const scep_dir_conf *conf)
     }
     else {
         apr_size_t mlen = 0;
-        const char *message = scep_query_param(r, "message", &mlen);
+        const char *message = ca_query_param(r->pool, r->args, "message",
+                                             &mlen);
 
         if (!message || ca_base64_decode_lenient(r->pool, message, mlen,
                                                  &body, &len)
@@ -1882,7 +1523,7 @@ static int scep_handler(request_rec *r)
         return HTTP_METHOD_NOT_ALLOWED;
     }
 
-    op = scep_query_param(r, "operation", NULL);
+    op = ca_query_param(r->pool, r->args, "operation", NULL);
     if (r->method_number == M_POST && (!op || !strcmp(op, "PKIOperation"))) {
         /* many clients POST without naming the operation */
         return scep_pki_operation(r, conf);

@@ -153,6 +153,7 @@ int main(void)
 
     sr = srunner_create(ca_util_suite());
     srunner_add_suite(sr, scep_msg_suite());
+    srunner_add_suite(sr, scep_rebuild_suite());
     srunner_set_tap(sr, "-");
     srunner_run_all(sr, CK_SILENT);
     failed = srunner_ntests_failed(sr);

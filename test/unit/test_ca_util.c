@@ -268,6 +268,69 @@ START_TEST(pct_truncated_and_bad)
 }
 END_TEST
 
+/* ---- ca_query_param ---------------------------------------------------- */
+
+START_TEST(query_param_found)
+{
+    const char *q = "operation=PKIOperation&message=abc";
+    apr_size_t len = 99;
+
+    ck_assert_str_eq(ca_query_param(pool, q, "operation", NULL),
+                     "PKIOperation");
+    ck_assert_str_eq(ca_query_param(pool, q, "message", &len), "abc");
+    ck_assert_uint_eq(len, 3);
+    /* the value ends at the next '&' only; '=' inside is data */
+    ck_assert_str_eq(ca_query_param(pool, "message=a=b&x", "message", &len),
+                     "a=b");
+    /* the first of two wins; empty parameters are passed over */
+    ck_assert_str_eq(ca_query_param(pool, "&&message=1&message=2&",
+                                    "message", NULL), "1");
+}
+END_TEST
+
+START_TEST(query_param_decoded)
+{
+    apr_size_t len;
+
+    /* '+' is base64 here, not a space */
+    ck_assert_str_eq(ca_query_param(pool, "message=a%2Bb+c%2f%3D%0A",
+                                    "message", &len), "a+b+c/=\n");
+    ck_assert_uint_eq(len, 8);
+}
+END_TEST
+
+START_TEST(query_param_empty_and_bare)
+{
+    apr_size_t len = 99;
+
+    ck_assert_str_eq(ca_query_param(pool, "message=&operation=x", "message",
+                                    &len), "");
+    ck_assert_uint_eq(len, 0);
+    len = 99;
+    ck_assert_str_eq(ca_query_param(pool, "x=1&message", "message", &len),
+                     "");
+    ck_assert_uint_eq(len, 0);
+    ck_assert_str_eq(ca_query_param(pool, "message&message=1", "message",
+                                    NULL), "");
+}
+END_TEST
+
+START_TEST(query_param_absent)
+{
+    ck_assert_ptr_null(ca_query_param(pool, NULL, "message", NULL));
+    ck_assert_ptr_null(ca_query_param(pool, "", "message", NULL));
+    ck_assert_ptr_null(ca_query_param(pool, "&", "message", NULL));
+    /* a name only starts or contains the one asked for */
+    ck_assert_ptr_null(ca_query_param(pool, "messages=1&mess=2&xmessage=3",
+                                      "message", NULL));
+    ck_assert_ptr_null(ca_query_param(pool, "mess", "message", NULL));
+    /* not decoded before it is matched */
+    ck_assert_ptr_null(ca_query_param(pool, "m%65ssage=1", "message", NULL));
+    ck_assert_str_eq(ca_query_param(pool, "messages=1&message=2", "message",
+                                    NULL), "2");
+}
+END_TEST
+
 /* ---- ca_secret_equal --------------------------------------------------- */
 
 START_TEST(secret_equal)
@@ -596,6 +659,10 @@ Suite *ca_util_suite(void)
     tcase_add_test(tc, pct_plus_stays_plus);
     tcase_add_test(tc, pct_escapes);
     tcase_add_test(tc, pct_truncated_and_bad);
+    tcase_add_test(tc, query_param_found);
+    tcase_add_test(tc, query_param_decoded);
+    tcase_add_test(tc, query_param_empty_and_bare);
+    tcase_add_test(tc, query_param_absent);
     tcase_add_test(tc, secret_equal);
     tcase_add_test(tc, hex);
     tcase_add_test(tc, p7_certs_round_trip);

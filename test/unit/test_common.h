@@ -18,6 +18,7 @@
 /* The suites, one per source file. */
 Suite *ca_util_suite(void);
 Suite *scep_msg_suite(void);
+Suite *scep_rebuild_suite(void);
 
 /* A fresh RSA key of the given size (caller frees). */
 EVP_PKEY *test_rsa_key(int bits);
