@@ -125,21 +125,60 @@ fail:
     return NULL;
 }
 
+/*
+ * A dNSName, rfc822Name or URI as RFC 5280 has them: an IA5String, which
+ * OpenSSL does not check, so 7-bit; and no NUL, with which
+ * "bank.example\0.evil.example" reads as bank.example to C code.
+ */
+static int ia5_clean(int type, const unsigned char *s, apr_size_t len)
+{
+    apr_size_t i;
+
+    if (type != GEN_DNS && type != GEN_EMAIL && type != GEN_URI) {
+        return 1;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] == 0 || (s[i] & 0x80)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The same for a subjectAltName of the client's. */
+static int gen_clean(const GENERAL_NAME *gen)
+{
+    switch (gen->type) {
+    case GEN_DNS:
+    case GEN_EMAIL:
+    case GEN_URI:
+        return ia5_clean(gen->type, ASN1_STRING_get0_data(gen->d.ia5),
+                         (apr_size_t)ASN1_STRING_length(gen->d.ia5));
+    }
+    return 1;
+}
+
+/* A name entry of the client's whose text has no NUL in it (see above),
+ * in any of the string types; one that does not decode is refused too. */
+static int entry_clean(const X509_NAME_ENTRY *e)
+{
+    unsigned char *utf8 = NULL;
+    int n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e));
+    int ok = n >= 0 && (n == 0 || !memchr(utf8, 0, (size_t)n));
+
+    OPENSSL_free(utf8);
+    return ok;
+}
+
 /* A subjectAltName from a configured type and an evaluated value. */
 static GENERAL_NAME *make_gen(int type, const char *value)
 {
     GENERAL_NAME *gen;
     X509_NAME *dn;
-    const char *c;
 
-    if (type == GEN_DNS || type == GEN_EMAIL || type == GEN_URI) {
-        /* IA5String, which OpenSSL does not check: a UTF-8 REMOTE_USER
-         * would give a certificate strict parsers refuse */
-        for (c = value; *c; c++) {
-            if (*c & 0x80) {
-                return NULL;
-            }
-        }
+    /* a UTF-8 REMOTE_USER would give a certificate strict parsers refuse */
+    if (!ia5_clean(type, (const unsigned char *)value, strlen(value))) {
+        return NULL;
     }
     if (type != GEN_DIRNAME) {
         return a2i_GENERAL_NAME(NULL, NULL, NULL, type, value, 0);
@@ -201,6 +240,14 @@ static X509_NAME *build_subject(apr_pool_t *p,
                                                                 " ", NULL)
                                                   : "",
                                         rule->limit > 1 ? "s" : "");
+                    goto fail;
+                }
+                if (!entry_clean(e)) {
+                    ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(e);
+
+                    *why = apr_psprintf(p, "the %s field of the request's "
+                                        "subject is not valid text",
+                                        OBJ_nid2sn(OBJ_obj2nid(obj)));
                     goto fail;
                 }
                 if (!X509_NAME_add_entry(dst, e, -1, 0)) {
@@ -282,6 +329,12 @@ static GENERAL_NAMES *build_sans(apr_pool_t *p,
                                                       rule->gen_type), " ",
                                                       NULL) : "",
                                         rule->limit > 1 ? "s" : "");
+                    goto fail;
+                }
+                if (!gen_clean(gen)) {
+                    *why = apr_psprintf(p, "a %s subjectAltName of the "
+                                        "request is not 7-bit text without "
+                                        "NUL", scep_san_name(gen->type));
                     goto fail;
                 }
                 sk_GENERAL_NAME_push(dst, GENERAL_NAME_dup(gen));

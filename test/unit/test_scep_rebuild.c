@@ -302,6 +302,71 @@ START_TEST(set_invalid_values)
 }
 END_TEST
 
+/* The client's request replaced by one with this subject entry (given as
+ * raw bytes of the given string type) and this dNSName (raw bytes). */
+static void client_names(int str_type, const char *cn, int cn_len,
+                         const char *dns, int dns_len)
+{
+    X509_REQ *req = X509_REQ_new();
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    GENERAL_NAME *gen = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    unsigned char *der = NULL;
+    int len;
+
+    ck_assert_int_eq(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req),
+                                                "CN", str_type,
+                                                (const unsigned char *)cn,
+                                                cn_len, -1, 0), 1);
+    ck_assert_int_eq(ASN1_STRING_set(ia5, dns, dns_len), 1);
+    GENERAL_NAME_set0_value(gen, GEN_DNS, ia5);
+    ck_assert_int_gt(sk_GENERAL_NAME_push(gens, gen), 0);
+    ck_assert_int_gt(sk_X509_EXTENSION_push(exts,
+                         X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)), 0);
+    ck_assert_int_eq(X509_REQ_add_extensions(req, exts), 1);
+    ck_assert_int_eq(X509_REQ_set_pubkey(req, key), 1);
+    ck_assert_int_gt(X509_REQ_sign(req, key, EVP_sha256()), 0);
+    len = i2d_X509_REQ(req, &der);
+    ck_assert_int_gt(len, 0);
+    orig = ca_req_parse_nokey(pool, der, (apr_size_t)len);
+    ck_assert_ptr_nonnull(orig);
+    OPENSSL_free(der);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(gens);
+    X509_REQ_free(req);
+}
+
+START_TEST(request_names_checked)
+{
+    rule(0, "*", 0, NULL);
+    rule(1, "*", 0, NULL);
+    /* clean names pass, in any string type */
+    client_names(V_ASN1_IA5STRING, "host.example", -1, "host.example", 12);
+    ck_assert_str_eq(subject_of(rebuild_ok()), "/CN=host.example");
+    client_names(MBSTRING_BMP, "\0h\0\xf6\0s\0t", 8, "h.example", 9);
+    ck_assert_str_eq(subject_of(rebuild_ok()), "/CN=h\\xC3\\xB6st");
+    /* a NUL in the subject, plain or inside a BMPString */
+    client_names(V_ASN1_IA5STRING, "bank.example\0.evil.example", 25,
+                 "host.example", 12);
+    ck_assert_str_eq(rebuild_fails(),
+                     "the CN field of the request's subject is not valid "
+                     "text");
+    client_names(MBSTRING_BMP, "\0b\0\0\0x", 6, "host.example", 12);
+    ck_assert_str_eq(rebuild_fails(),
+                     "the CN field of the request's subject is not valid "
+                     "text");
+    /* a dNSName with a NUL, or with 8-bit bytes */
+    client_names(V_ASN1_IA5STRING, "host", -1, "bank.example\0.evil.example",
+                 25);
+    ck_assert_str_eq(rebuild_fails(), "a dNSName subjectAltName of the "
+                     "request is not 7-bit text without NUL");
+    client_names(V_ASN1_IA5STRING, "host", -1, "h\303\266st.example", 13);
+    ck_assert_str_eq(rebuild_fails(), "a dNSName subjectAltName of the "
+                     "request is not 7-bit text without NUL");
+}
+END_TEST
+
 START_TEST(set_fails_to_evaluate)
 {
     rule(0, "CN", 0, eval_fails);
@@ -374,6 +439,7 @@ Suite *scep_rebuild_suite(void)
     tcase_add_test(tc, request_over_limit);
     tcase_add_test(tc, set_values);
     tcase_add_test(tc, set_invalid_values);
+    tcase_add_test(tc, request_names_checked);
     tcase_add_test(tc, set_fails_to_evaluate);
     tcase_add_test(tc, names_only_in_san);
     tcase_add_test(tc, nothing_allowed);
