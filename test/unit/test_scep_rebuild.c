@@ -57,6 +57,20 @@ static void add_cn(X509_NAME *name, const char *field, const char *value)
                                                 -1, -1, 0), 1);
 }
 
+/* Sign req and make it the client's request, parsed as mod_scep does. */
+static void use_as_orig(X509_REQ *req)
+{
+    unsigned char *der = NULL;
+    int len;
+
+    ck_assert_int_gt(X509_REQ_sign(req, key, EVP_sha256()), 0);
+    len = i2d_X509_REQ(req, &der);
+    ck_assert_int_gt(len, 0);
+    orig = ca_req_parse_nokey(pool, der, (apr_size_t)len);
+    ck_assert_ptr_nonnull(orig);
+    OPENSSL_free(der);
+}
+
 static void pool_setup(void)
 {
     X509_REQ *req = X509_REQ_new();
@@ -64,8 +78,6 @@ static void pool_setup(void)
     X509V3_CTX v3;
     X509_EXTENSION *ext;
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    unsigned char *der = NULL;
-    int len;
 
     ck_assert_int_eq(apr_pool_create(&pool, NULL), APR_SUCCESS);
     add_cn(name, "CN", "a");
@@ -83,12 +95,7 @@ static void pool_setup(void)
     ck_assert_int_eq(X509_REQ_add1_attr_by_NID(req,
                          NID_pkcs9_challengePassword, MBSTRING_ASC,
                          (const unsigned char *)"s3cret", -1), 1);
-    ck_assert_int_gt(X509_REQ_sign(req, key, EVP_sha256()), 0);
-    len = i2d_X509_REQ(req, &der);
-    ck_assert_int_gt(len, 0);
-    orig = ca_req_parse_nokey(pool, der, (apr_size_t)len);
-    ck_assert_ptr_nonnull(orig);
-    OPENSSL_free(der);
+    use_as_orig(req);
     X509_REQ_free(req);
 
     subject = apr_array_make(pool, 4, sizeof(scep_name_rule));
@@ -312,8 +319,6 @@ static void client_names(int str_type, const char *cn, int cn_len,
     GENERAL_NAME *gen = GENERAL_NAME_new();
     ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    unsigned char *der = NULL;
-    int len;
 
     ck_assert_int_eq(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req),
                                                 "CN", str_type,
@@ -326,12 +331,7 @@ static void client_names(int str_type, const char *cn, int cn_len,
                          X509V3_EXT_i2d(NID_subject_alt_name, 0, gens)), 0);
     ck_assert_int_eq(X509_REQ_add_extensions(req, exts), 1);
     ck_assert_int_eq(X509_REQ_set_pubkey(req, key), 1);
-    ck_assert_int_gt(X509_REQ_sign(req, key, EVP_sha256()), 0);
-    len = i2d_X509_REQ(req, &der);
-    ck_assert_int_gt(len, 0);
-    orig = ca_req_parse_nokey(pool, der, (apr_size_t)len);
-    ck_assert_ptr_nonnull(orig);
-    OPENSSL_free(der);
+    use_as_orig(req);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     GENERAL_NAMES_free(gens);
     X509_REQ_free(req);
