@@ -1,4 +1,5 @@
-# bench/lib.sh: shell helpers shared by bench/run.sh and bench/soak.sh.
+# bench/lib.sh: shell helpers shared by bench/run.sh, bench/soak.sh and
+# bench/disk.sh.
 # Sourced, not run. Expects $top (the source tree) and $work (a scratch
 # directory of the run) to be set, and set -eu.
 
@@ -30,7 +31,8 @@ free_port() {
     echo "$p"
 }
 
-# build: the modules and the load generator (each only when needed).
+# build_all [TARGET...]: the modules and the load generator (each only
+# when needed); TARGETs are more of the tree's modules (mod_ca_disk.la).
 build_all() {
     (
         cd "$top"
@@ -41,29 +43,40 @@ build_all() {
             make libcautil.la >/dev/null
         else
             make -j"$(nproc)" libcautil.la mod_ca.la mod_ca_simple.la \
-                mod_scep.la >/dev/null
+                mod_scep.la "$@" >/dev/null
         fi
     ) || die "building the modules failed"
     make -C "$top/bench" >/dev/null || die "building bench/scep-load failed"
     load=$top/bench/scep-load
 }
 
-# snapshot_modules DIR: copies of the built modules, so that a rebuild of
-# the tree during a run cannot change what is measured.
+# snapshot_modules DIR [MODULE...]: copies of the built modules (the
+# suite's three and the MODULEs named, e.g. mod_ca_disk), so that a
+# rebuild of the tree during a run cannot change what is measured; from
+# $MODULES when set, else from the tree's .libs.
 snapshot_modules() {
-    mkdir -p "$1"
-    local m
-    for m in mod_ca mod_ca_simple mod_scep; do
-        [ -f "$top/.libs/$m.so" ] || die "$top/.libs/$m.so is not built"
-        cp "$top/.libs/$m.so" "$1/$m.so"
+    local dir=$1 from=${MODULES:-$top/.libs} m
+    shift
+    mkdir -p "$dir"
+    for m in mod_ca mod_ca_simple mod_scep "$@"; do
+        [ -f "$from/$m.so" ] || die "$from/$m.so is not built"
+        cp "$from/$m.so" "$dir/$m.so"
     done
 }
 
-# write_httpd_conf DIR PORT PKI MODDIR [EXTRA]: an event-MPM server with
-# the suite at /scep and the static copy of GetCACert at /static/.
+# write_httpd_conf DIR PORT PKI MODDIR [EXTRA [MODULE...]]: an event-MPM
+# server with the suite at /scep (EXTRA: more lines for its <Location>) and
+# the static copy of GetCACert at /static/; the MODULEs (mod_ca_disk ...)
+# are loaded from MODDIR after the suite's three.
 write_httpd_conf() {
     local dir=$1 port=$2 pki=$3 moddir=$4 extra=${5:-}
-    local httpd libexec builtin m sysmods="" user_group=""
+    local httpd libexec builtin m sysmods="" user_group="" ourmods=""
+    shift 4
+    [ $# -eq 0 ] || shift
+    for m in "$@"; do
+        ourmods="$ourmods
+LoadModule ${m#mod_}_module \"$moddir/$m.so\""
+    done
     httpd=$(find_httpd)
     libexec=$(apxs -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
     builtin=$("$httpd" -l 2>/dev/null || true)
@@ -116,7 +129,7 @@ KeepAliveTimeout 30
 
 LoadModule ca_module "$moddir/mod_ca.so"
 LoadModule ca_simple_module "$moddir/mod_ca_simple.so"
-LoadModule scep_module "$moddir/mod_scep.so"
+LoadModule scep_module "$moddir/mod_scep.so"$ourmods
 
 <Location /scep>
     SetHandler scep
@@ -203,7 +216,53 @@ crash_lines() {
         "$1/logs/error_log" 2>/dev/null || true
 }
 
+# machine_info: key=value lines saying what is measured, for the record
+machine_info() {
+    echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "git=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$top" diff --quiet HEAD -- '*.c' '*.h' 2>/dev/null || echo '+local changes')"
+    echo "nproc=$(nproc)"
+    echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+    echo "hypervisor=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p')"
+    echo "mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
+    echo "kernel=$(uname -r)"
+    echo "openssl=$(openssl version)"
+    echo "httpd=$("$(find_httpd)" -v | sed -n 's/^Server version: //p')"
+    echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
+    [ -z "${MODULES:-}" ] || echo "modules=$MODULES"
+}
+
 # value KEY FILE: the value of a key=value line
 value() {
     sed -n "s/^$1=//p" "$2" | tail -1
+}
+
+# Per-round figures: files $res/PREFIX.1 ... $res/PREFIX.$rounds of
+# key=value lines (scep-load's output); $res and $rounds set by the caller.
+median() {  # numbers on stdin -> median
+    sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+col() {     # col KEY PREFIX: the key's value in every round's file
+    local r
+    for r in $(seq 1 "$rounds"); do
+        value "$1" "$res/$2.$r"
+    done
+}
+ratio_col() {   # ratio_col KEY1 PREFIX1 KEY2 PREFIX2: per-round ratios
+    local r a b
+    for r in $(seq 1 "$rounds"); do
+        a=$(value "$1" "$res/$2.$r")
+        b=$(value "$3" "$res/$4.$r")
+        awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN {if (b > 0) printf "%.3f\n", a / b}'
+    done
+}
+list() {    # lines on stdin -> one line, space separated
+    tr '\n' ' ' | sed 's/ $//'
+}
+sum_col() { # sum_col KEY PREFIX: the sum over the rounds
+    local r t=0 v
+    for r in $(seq 1 "$rounds"); do
+        v=$(value "$1" "$res/$2.$r")
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
 }

@@ -107,18 +107,8 @@ if [ -z "${BENCH_INSIDE:-}" ]; then
 
     # what was measured, for the record
     {
-        echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-        echo "git=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$top" diff --quiet HEAD -- '*.c' '*.h' 2>/dev/null || echo '+local changes')"
-        echo "nproc=$cores"
-        echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
-        echo "hypervisor=$(lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p')"
-        echo "mem=$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
-        echo "kernel=$(uname -r)"
-        echo "openssl=$(openssl version)"
-        echo "httpd=$("$(find_httpd)" -v | sed -n 's/^Server version: //p')"
+        machine_info
         echo "scepserver=$(dpkg-query -W -f '${Version}' scep 2>/dev/null)"
-        echo "loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)"
-        [ -z "${MODULES:-}" ] || echo "modules=$MODULES"
         [ -z "${COMPARE:-}" ] || echo "compare=$COMPARE"
     } >"$res/machine.txt"
 
@@ -301,26 +291,6 @@ fi
 echo "loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$res/machine.txt"
 
 # ----------------------------------------------------------------- report
-median() {  # numbers on stdin -> median
-    sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
-}
-col() {     # col KEY PREFIX: the key's value in every round's file
-    local r
-    for r in $(seq 1 "$rounds"); do
-        value "$1" "$res/$2.$r"
-    done
-}
-ratio_col() {   # ratio_col KEY1 PREFIX1 KEY2 PREFIX2: per-round ratios
-    local r a b
-    for r in $(seq 1 "$rounds"); do
-        a=$(value "$1" "$res/$2.$r")
-        b=$(value "$3" "$res/$4.$r")
-        awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN {if (b > 0) printf "%.3f\n", a / b}'
-    done
-}
-list() {
-    tr '\n' ' ' | sed 's/ $//'
-}
 # The best (b)/(a) any httpd module could reach on this machine: a server
 # doing nothing but the three private-key operations, the three public-key
 # ones SCEP requires and one HTTP exchange as cheap as GetCACert's, sharing
@@ -335,14 +305,6 @@ ceiling_col() {
         awk -v a="${rsa:-0}" -v p="${pub:-0}" -v h="${http:-0}" -v c="${client:-0}" \
             'BEGIN {if (a > 0 && h > 0) printf "%.3f\n", a / (a + p + h) * (1 - c)}'
     done
-}
-sum_col() {
-    local r t=0 v
-    for r in $(seq 1 "$rounds"); do
-        v=$(value "$1" "$res/$2.$r")
-        t=$((t + ${v:-0}))
-    done
-    echo "$t"
 }
 
 {
