@@ -56,34 +56,12 @@ log="$work/openssl.log"
 trap 'rm -rf "$work"' EXIT
 trap 'exit 1' HUP INT TERM
 
-# A configuration of our own, so that the system openssl.cnf (its v3_ca
-# section, its default_md) cannot change what we create.
-cat > "$work/pki.cnf" <<'CNF'
-[ req ]
-distinguished_name = req_dn
-prompt             = no
-string_mask        = utf8only
-[ req_dn ]
-CN = unused
-
-[ root_ext ]
-basicConstraints       = critical, CA:TRUE
-keyUsage               = critical, keyCertSign, cRLSign, digitalSignature
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-
-[ inter_ext ]
-basicConstraints       = critical, CA:TRUE, pathlen:0
-keyUsage               = critical, keyCertSign, cRLSign, digitalSignature
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-
-[ ra_ext ]
-basicConstraints       = critical, CA:FALSE
-keyUsage               = critical, digitalSignature, keyEncipherment
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-CNF
+# our own OpenSSL configuration, not the system's (see the file)
+cnf="$(cd "$(dirname "$0")" && pwd)/pki.cnf"
+[ -r "$cnf" ] || {
+    echo "make-pki: $cnf not found" >&2
+    exit 1
+}
 
 ossl() {
     if ! openssl "$@" >>"$log" 2>&1; then
@@ -108,7 +86,7 @@ newkey() {
 root() {
     say "creating $1 (self-signed, $3 days): $2"
     newkey "$1"
-    ossl req -config "$work/pki.cnf" -new -x509 -sha256 -days "$3" \
+    ossl req -config "$cnf" -new -x509 -sha256 -days "$3" \
         -set_serial "$(serial)" -key "$work/$1.key" -subj "$2" \
         -extensions root_ext -out "$work/$1.pem"
 }
@@ -117,11 +95,11 @@ root() {
 issue() {
     say "creating $1 (signed by $4, $3 days): $2"
     newkey "$1"
-    ossl req -config "$work/pki.cnf" -new -sha256 -key "$work/$1.key" \
+    ossl req -config "$cnf" -new -sha256 -key "$work/$1.key" \
         -subj "$2" -out "$work/$1.csr"
     ossl x509 -req -sha256 -days "$3" -in "$work/$1.csr" \
         -CA "$work/$4.pem" -CAkey "$work/$4.key" -set_serial "$(serial)" \
-        -extfile "$work/pki.cnf" -extensions "$5" -out "$work/$1.pem"
+        -extfile "$cnf" -extensions "$5" -out "$work/$1.pem"
     rm -f "$work/$1.csr"
 }
 

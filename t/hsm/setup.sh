@@ -65,7 +65,7 @@ export SOFTHSM2_CONF="$conf"
 # below) and no other configuration: "-engine" makes the engine the default
 # for everything, and file keys then fail with it
 engine_cnf=$dir/openssl.cnf
-pki_cnf=$dir/pki.cnf
+pki_cnf=$top/scripts/pki.cnf     # the PKI extensions of scripts/make-pki.sh
 export OPENSSL_CONF="$pki_cnf"
 
 if [ -e "$dir/ready" ] \
@@ -109,28 +109,6 @@ MODULE_PATH = $module
 init = 0
 CONF
 
-cat > "$pki_cnf" <<CONF
-[ req ]
-distinguished_name = dn
-prompt = no
-[ dn ]
-CN = unused
-[ ca_ext ]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, keyCertSign, cRLSign, digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ inter_ext ]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, keyCertSign, cRLSign, digitalSignature
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-[ ra_ext ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid:always
-CONF
 
 (umask 077 && printf '%s\n' "$PIN" > "$dir/pin")
 
@@ -157,10 +135,10 @@ o="/O=mod_scep test PKI"
 # self-signed CA certificates of token keys
 eng req -config "$pki_cnf" -new -x509 -sha256 -days 3650 \
     -set_serial "$(serial)" -engine pkcs11 -keyform engine -key "$(uri ca)" \
-    -subj "$o/CN=SCEP Token CA" -extensions ca_ext -out "$dir/ca.pem"
+    -subj "$o/CN=SCEP Token CA" -extensions root_ext -out "$dir/ca.pem"
 eng req -config "$pki_cnf" -new -x509 -sha256 -days 3650 \
     -set_serial "$(serial)" -engine pkcs11 -keyform engine -key "$(uri next)" \
-    -subj "$o/CN=SCEP Token CA (next)" -extensions ca_ext \
+    -subj "$o/CN=SCEP Token CA (next)" -extensions root_ext \
     -out "$dir/nextca.pem"
 
 # the CA certificate in the token too (CAEngineCertificate engine:...)
@@ -174,7 +152,7 @@ rm -f "$dir/ca.der"
 (umask 077 && run openssl genpkey -algorithm RSA \
     -pkeyopt rsa_keygen_bits:2048 -out "$dir/root.key")
 run openssl req -new -x509 -sha256 -days 3650 -set_serial "$(serial)" \
-    -key "$dir/root.key" -subj "$o/CN=SCEP Token Root" -extensions ca_ext \
+    -key "$dir/root.key" -subj "$o/CN=SCEP Token Root" -extensions root_ext \
     -out "$dir/root.pem"
 eng req -config "$pki_cnf" -new -sha256 -engine pkcs11 -keyform engine \
     -key "$(uri inter)" -subj "$o/CN=SCEP Token Intermediate CA" \
