@@ -1147,7 +1147,14 @@ static const char *ca_ldap_set_filter(cmd_parms *cmd, void *dconf,
 static const char *ca_ldap_attr_arg(cmd_parms *cmd, const char *arg,
                                     int none_ok, const char **out)
 {
-    if (none_ok && !strcasecmp(arg, "none")) {
+    if (!strcasecmp(arg, "none")) {
+        if (!none_ok) {
+            /* taken as an attribute named "none", it would refuse every
+             * challenge without saying why */
+            return apr_psprintf(cmd->pool, "%s cannot be none: leave it "
+                                "out (with CALdapChallengeBind on, or no "
+                                "CALdapFilter)", cmd->cmd->name);
+        }
         *out = NULL;
         return NULL;
     }
@@ -1162,16 +1169,45 @@ static const char *ca_ldap_attr_arg(cmd_parms *cmd, const char *arg,
     return NULL;
 }
 
-static const char *ca_ldap_set_challenge_attr(cmd_parms *cmd, void *dconf,
-                                              const char *arg)
+/* The directives naming an attribute; cmd->info says which. */
+enum {
+    CA_LDAP_ATTR_CHALLENGE,             /* CALdapChallengeAttribute */
+    CA_LDAP_ATTR_SUBJECT,               /* CALdapSubjectMatch */
+    CA_LDAP_ATTR_CERT,                  /* CALdapCertificateAttribute */
+    CA_LDAP_ATTR_P7                     /* CALdapPKCS7Attribute */
+};
+#define CA_LDAP_ATTR_INFO(which) ((void *)(apr_uintptr_t)(which))
+
+static const char *ca_ldap_set_attr(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
 {
     ca_ldap_dir_conf *conf = dconf;
-    const char *err;
+    int which = (int)(apr_uintptr_t)cmd->info;
+    const char *attr = NULL, *err;
 
-    if ((err = ca_ldap_attr_arg(cmd, arg, 0, &conf->challenge_attr))) {
+    /* the challenge attribute cannot be "none": it is the check itself */
+    if ((err = ca_ldap_attr_arg(cmd, arg, which != CA_LDAP_ATTR_CHALLENGE,
+                                &attr))) {
         return err;
     }
-    conf->challenge_attr_set = 1;
+    switch (which) {
+    case CA_LDAP_ATTR_CHALLENGE:
+        conf->challenge_attr = attr;
+        conf->challenge_attr_set = 1;
+        break;
+    case CA_LDAP_ATTR_SUBJECT:
+        conf->subject_attr = attr;
+        conf->subject_attr_set = 1;
+        break;
+    case CA_LDAP_ATTR_CERT:
+        conf->cert_attr = attr;
+        conf->cert_attr_set = 1;
+        break;
+    default:
+        conf->p7_attr = attr;
+        conf->p7_attr_set = 1;
+        break;
+    }
     ca_ldap_register_section(cmd, conf);
 
     return NULL;
@@ -1184,51 +1220,6 @@ static const char *ca_ldap_set_challenge_bind(cmd_parms *cmd, void *dconf,
 
     conf->challenge_bind = flag;
     conf->challenge_bind_set = 1;
-    ca_ldap_register_section(cmd, conf);
-
-    return NULL;
-}
-
-static const char *ca_ldap_set_subject_attr(cmd_parms *cmd, void *dconf,
-                                            const char *arg)
-{
-    ca_ldap_dir_conf *conf = dconf;
-    const char *err;
-
-    if ((err = ca_ldap_attr_arg(cmd, arg, 1, &conf->subject_attr))) {
-        return err;
-    }
-    conf->subject_attr_set = 1;
-    ca_ldap_register_section(cmd, conf);
-
-    return NULL;
-}
-
-static const char *ca_ldap_set_cert_attr(cmd_parms *cmd, void *dconf,
-                                         const char *arg)
-{
-    ca_ldap_dir_conf *conf = dconf;
-    const char *err;
-
-    if ((err = ca_ldap_attr_arg(cmd, arg, 1, &conf->cert_attr))) {
-        return err;
-    }
-    conf->cert_attr_set = 1;
-    ca_ldap_register_section(cmd, conf);
-
-    return NULL;
-}
-
-static const char *ca_ldap_set_p7_attr(cmd_parms *cmd, void *dconf,
-                                       const char *arg)
-{
-    ca_ldap_dir_conf *conf = dconf;
-    const char *err;
-
-    if ((err = ca_ldap_attr_arg(cmd, arg, 1, &conf->p7_attr))) {
-        return err;
-    }
-    conf->p7_attr_set = 1;
     ca_ldap_register_section(cmd, conf);
 
     return NULL;
@@ -1287,23 +1278,27 @@ static const command_rec ca_ldap_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "The LDAP filter that finds the entry of a request; each "
                   "%{...} in it is an expression, its value escaped"),
-    AP_INIT_TAKE1("CALdapChallengeAttribute", ca_ldap_set_challenge_attr,
-                  NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1("CALdapChallengeAttribute", ca_ldap_set_attr,
+                  CA_LDAP_ATTR_INFO(CA_LDAP_ATTR_CHALLENGE),
+                  RSRC_CONF | ACCESS_CONF,
                   "Accept when the challenge password equals this attribute "
                   "of the entry"),
     AP_INIT_FLAG("CALdapChallengeBind", ca_ldap_set_challenge_bind, NULL,
                  RSRC_CONF | ACCESS_CONF,
                  "Accept when binding as the entry with the challenge "
                  "password succeeds. Default: off"),
-    AP_INIT_TAKE1("CALdapSubjectMatch", ca_ldap_set_subject_attr, NULL,
+    AP_INIT_TAKE1("CALdapSubjectMatch", ca_ldap_set_attr,
+                  CA_LDAP_ATTR_INFO(CA_LDAP_ATTR_SUBJECT),
                   RSRC_CONF | ACCESS_CONF,
                   "The subject's CN must be a value of this attribute of the "
                   "entry. Default: none"),
-    AP_INIT_TAKE1("CALdapCertificateAttribute", ca_ldap_set_cert_attr, NULL,
+    AP_INIT_TAKE1("CALdapCertificateAttribute", ca_ldap_set_attr,
+                  CA_LDAP_ATTR_INFO(CA_LDAP_ATTR_CERT),
                   RSRC_CONF | ACCESS_CONF,
                   "Where the issued certificate is stored, or none. "
                   "Default: userCertificate;binary"),
-    AP_INIT_TAKE1("CALdapPKCS7Attribute", ca_ldap_set_p7_attr, NULL,
+    AP_INIT_TAKE1("CALdapPKCS7Attribute", ca_ldap_set_attr,
+                  CA_LDAP_ATTR_INFO(CA_LDAP_ATTR_P7),
                   RSRC_CONF | ACCESS_CONF,
                   "Where a PKCS#7 of the certificate and its chain is "
                   "stored, or none. Default: none"),
