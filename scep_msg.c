@@ -233,13 +233,20 @@ again:
         env = d2i_PKCS7(NULL, &q, os->length);
         /* the [0] content of a ContentInfo is optional: d.enveloped may
          * be NULL even when the type says envelopedData */
-        if (env && PKCS7_type_is_enveloped(env) && env->d.enveloped
-            && env->d.enveloped->enc_data
-            && env->d.enveloped->enc_data->algorithm) {
-            msg->cipher_nid =
-                OBJ_obj2nid(env->d.enveloped->enc_data->algorithm->algorithm);
+        if (env && PKCS7_type_is_enveloped(env) && env->d.enveloped) {
+            if (env->d.enveloped->enc_data
+                && env->d.enveloped->enc_data->algorithm) {
+                msg->cipher_nid = OBJ_obj2nid(
+                    env->d.enveloped->enc_data->algorithm->algorithm);
+            }
+            /* kept for scep_msg_decrypt(), which would parse it again */
+            msg->env = env;
+            apr_pool_cleanup_register(p, env, p7_cleanup,
+                                      apr_pool_cleanup_null);
         }
-        PKCS7_free(env);
+        else {
+            PKCS7_free(env);
+        }
         ERR_clear_error();
     }
 
@@ -270,8 +277,7 @@ apr_status_t scep_msg_decrypt(apr_pool_t *p, const scep_msg_t *msg,
                               const unsigned char **data, apr_size_t *len,
                               const char **err)
 {
-    const unsigned char *q = msg->envelope;
-    PKCS7 *env;
+    PKCS7 *env = msg->env;
     BIO *out;
     char *buf;
     long n;
@@ -281,11 +287,9 @@ apr_status_t scep_msg_decrypt(apr_pool_t *p, const scep_msg_t *msg,
         *err = "the message has no pkcsPKIEnvelope";
         return APR_ENOENT;
     }
-    env = d2i_PKCS7(NULL, &q, (long)msg->envelope_len);
-    if (!env || !PKCS7_type_is_enveloped(env) || !env->d.enveloped) {
+    if (!env) {
+        /* scep_msg_parse() keeps every envelope that parses */
         *err = "the pkcsPKIEnvelope is not a PKCS#7 EnvelopedData";
-        PKCS7_free(env);
-        ERR_clear_error();
         return APR_EINVAL;
     }
     out = BIO_new(BIO_s_mem());
@@ -301,7 +305,6 @@ apr_status_t scep_msg_decrypt(apr_pool_t *p, const scep_msg_t *msg,
                             ca_openssl_errors(p));
     }
     BIO_free(out);
-    PKCS7_free(env);
     ERR_clear_error();
     return rv;
 }

@@ -68,6 +68,7 @@ typedef struct scep_msg_t {
 
     STACK_OF(X509) *certs;          /* every certificate in the message */
     void *p7;                       /* the PKCS7, for the implementation */
+    void *env;                      /* the envelope parsed, or NULL */
 } scep_msg_t;
 
 /*
