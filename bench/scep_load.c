@@ -77,6 +77,7 @@
 
 #include "ca_util.h"
 #include "scep_msg.h"
+#include "tools/cli.h"
 
 #define PROG "scep-load"
 
@@ -211,28 +212,6 @@ static unsigned char *read_whole(const char *file, size_t *len)
     fclose(f);
     *len = (size_t)st.st_size;
     return buf;
-}
-
-static X509 *load_cert(apr_pool_t *p, const char *file)
-{
-    X509 *x;
-    const char *err = NULL;
-
-    if (ca_load_cert(p, file, &x, &err) != APR_SUCCESS) {
-        die("%s", err);
-    }
-    return x;
-}
-
-static EVP_PKEY *load_key(apr_pool_t *p, const char *file)
-{
-    EVP_PKEY *k;
-    const char *err = NULL;
-
-    if (ca_load_key(p, file, &k, &err) != APR_SUCCESS) {
-        die("%s", err);
-    }
-    return k;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -1839,8 +1818,8 @@ static int cmd_enroll(apr_pool_t *p, int argc, const char *const *argv)
         die("enroll needs --ra (who the requests are encrypted to) and --ca "
             "(who issues)");
     }
-    ra = load_cert(p, o.ra_file);
-    ca = load_cert(p, o.ca_file);
+    ra = cli_load_cert(p, o.ra_file);
+    ca = cli_load_cert(p, o.ca_file);
     total = o.warmup + o.n;
     if (!o.distinct || o.distinct > total) {
         o.distinct = total;
@@ -1894,7 +1873,7 @@ static int cmd_enroll(apr_pool_t *p, int argc, const char *const *argv)
 
     /* every answer is checked; a sample is opened and verified in full */
     memset(&ck, 0, sizeof(ck));
-    ck.expect_signer = o.signer_file ? load_cert(p, o.signer_file) : ra;
+    ck.expect_signer = o.signer_file ? cli_load_cert(p, o.signer_file) : ra;
     ck.store = ca_store(ca);
     memset(&ht, 0, sizeof(ht));
     every = o.verify > 0 ? (o.n + o.verify - 1) / o.verify : 0;
@@ -2497,11 +2476,11 @@ static int cmd_soak(apr_pool_t *p, int argc, const char *const *argv)
         die("soak needs --ra, --ca and --ca-key (renewal signers are made "
             "with the CA key)");
     }
-    ra = load_cert(p, o.ra_file);
-    ca = load_cert(p, o.ca_file);
+    ra = cli_load_cert(p, o.ra_file);
+    ca = cli_load_cert(p, o.ca_file);
     memset(&s, 0, sizeof(s));
     s.ca = ca;
-    s.ca_key = load_key(p, o.ca_key_file);
+    s.ca_key = cli_load_key(p, o.ca_key_file);
     s.pool = load_pool(o.cache, o.keys < 2 ? 2 : o.keys, &s.npool);
     s.aes128 = cipher_by_name("aes128");
     s.aes256 = cipher_by_name("aes256");
@@ -2709,6 +2688,7 @@ int main(int argc, const char *const *argv)
     }
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_create(&p, NULL);
+    cli_init(PROG, NULL);
     if (scep_msg_init(&err) != APR_SUCCESS) {
         die("%s", err);
     }

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+#include "ca_util.h"
 #include "cli.h"
 
 static const char *cli_prog = "tool";
@@ -52,4 +53,26 @@ void cli_warn(const char *fmt, ...)
     va_start(ap, fmt);
     cli_vsay(fmt, ap);
     va_end(ap);
+}
+
+X509 *cli_load_cert(apr_pool_t *p, const char *file)
+{
+    X509 *x;
+    const char *err = NULL;
+
+    if (ca_load_cert(p, file, &x, &err) != APR_SUCCESS) {
+        cli_die("%s", err);
+    }
+    return x;
+}
+
+EVP_PKEY *cli_load_key(apr_pool_t *p, const char *file)
+{
+    EVP_PKEY *k;
+    const char *err = NULL;
+
+    if (ca_load_key(p, file, &k, &err) != APR_SUCCESS) {
+        cli_die("%s", err);
+    }
+    return k;
 }

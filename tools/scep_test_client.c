@@ -233,28 +233,6 @@ static const char *hex_upper(apr_pool_t *p, const unsigned char *buf,
     return s;
 }
 
-static X509 *load_cert(apr_pool_t *p, const char *file)
-{
-    X509 *x;
-    const char *err = NULL;
-
-    if (ca_load_cert(p, file, &x, &err) != APR_SUCCESS) {
-        cli_die("%s", err);
-    }
-    return x;
-}
-
-static EVP_PKEY *load_key(apr_pool_t *p, const char *file)
-{
-    EVP_PKEY *k;
-    const char *err = NULL;
-
-    if (ca_load_key(p, file, &k, &err) != APR_SUCCESS) {
-        cli_die("%s", err);
-    }
-    return k;
-}
-
 /* The key in file, or a fresh RSA 2048 key written there. */
 static EVP_PKEY *load_or_make_key(apr_pool_t *p, const char *file)
 {
@@ -262,7 +240,7 @@ static EVP_PKEY *load_or_make_key(apr_pool_t *p, const char *file)
     BIO *bio;
 
     if (file_exists(p, file)) {
-        return load_key(p, file);
+        return cli_load_key(p, file);
     }
     k = ca_pkey_own(p, EVP_RSA_gen(2048));
     bio = BIO_new(BIO_s_mem());
@@ -291,7 +269,7 @@ static void add_certs(apr_pool_t *p, STACK_OF(X509) *to, const char *file)
         }
         return;
     }
-    x = load_cert(p, file);
+    x = cli_load_cert(p, file);
     X509_up_ref(x);
     sk_X509_push(to, x);
 }
@@ -543,7 +521,7 @@ static void make_issuer_and_serial(apr_pool_t *p, const char *spec,
     split_spec(p, spec, "--issuer-and-serial", &file, &hex);
     if (!ias || !BN_hex2bn(&bn, hex) || bn == NULL
         || !X509_NAME_set(&ias->issuer,
-                          X509_get_subject_name(load_cert(p, file)))
+                          X509_get_subject_name(cli_load_cert(p, file)))
         || !BN_to_ASN1_INTEGER(bn, ias->serial)
         || (n = i2d_PKCS7_ISSUER_AND_SERIAL(ias, &buf)) <= 0) {
         cli_die("cannot build IssuerAndSerialNumber from '%s': %s", spec,
@@ -587,7 +565,7 @@ static void make_issuer_and_subject(apr_pool_t *p, const char *spec,
     apr_size_t nh;
 
     split_spec(p, spec, "--issuer-and-subject", &file, &subj);
-    ni = i2d_X509_NAME(X509_get_subject_name(load_cert(p, file)), &issuer);
+    ni = i2d_X509_NAME(X509_get_subject_name(cli_load_cert(p, file)), &issuer);
     name = parse_name(p, subj);
     ns = i2d_X509_NAME(name, &subject);
     X509_NAME_free(name);
@@ -818,9 +796,9 @@ static int cmd_request(apr_pool_t *p, int argc, const char *const *argv)
     }
 
     key = o.key_file ? load_or_make_key(p, o.key_file) : NULL;
-    signer_key = o.signer_key_file ? load_key(p, o.signer_key_file) : key;
+    signer_key = o.signer_key_file ? cli_load_key(p, o.signer_key_file) : key;
     if (o.signer_file) {
-        signer = load_cert(p, o.signer_file);
+        signer = cli_load_cert(p, o.signer_file);
     }
     else {
         signer = make_signer(p, signer_key, o.signer_cn ? o.signer_cn
@@ -1123,7 +1101,7 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
         cli_die_usage("--key and --signer go together");
     }
     if (o.ra_file) {
-        ra = load_cert(p, o.ra_file);
+        ra = cli_load_cert(p, o.ra_file);
     }
 
     read_file(p, o.in, &der, &der_len);
@@ -1155,8 +1133,8 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
                           ? OBJ_nid2sn(msg->cipher_nid) : "none");
 
     if (msg->envelope && o.key_file) {
-        X509 *signer = load_cert(p, o.signer_file);
-        EVP_PKEY *key = load_key(p, o.key_file);
+        X509 *signer = cli_load_cert(p, o.signer_file);
+        EVP_PKEY *key = cli_load_key(p, o.key_file);
         const unsigned char *data;
         apr_size_t len;
 
@@ -1180,7 +1158,7 @@ static int cmd_reply(apr_pool_t *p, int argc, const char *const *argv)
         if (o.csr_key_file || o.key_file) {
             /* the issued certificate carries the CSR key; for renewals
              * that is not the key that signed the request */
-            EVP_PKEY *k = load_key(p, o.csr_key_file ? o.csr_key_file
+            EVP_PKEY *k = cli_load_key(p, o.csr_key_file ? o.csr_key_file
                                                      : o.key_file);
 
             printf("certKeyMatch=%d\n", X509_check_private_key(x, k) == 1);
@@ -1341,8 +1319,8 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
     if (!ca_file != !ca_key_file) {
         cli_die_usage("--ca and --ca-key go together");
     }
-    ra = load_cert(p, ra_file);
-    ra_key = load_key(p, ra_key_file);
+    ra = cli_load_cert(p, ra_file);
+    ra_key = cli_load_key(p, ra_key_file);
 
     read_file(p, in, &req_der, &len);
     if (scep_msg_parse(p, req_der, len, &msg, &err) != APR_SUCCESS) {
@@ -1369,8 +1347,8 @@ static int cmd_certrep(apr_pool_t *p, int argc, const char *const *argv)
         certs = ca_x509_stack_own(p, sk_X509_new_null());
         /* the stack owns what it holds: give it a copy */
         sk_X509_push(certs, X509_dup(
-            issue(p, req, ca_file ? load_cert(p, ca_file) : ra,
-                  ca_key_file ? load_key(p, ca_key_file) : ra_key)));
+            issue(p, req, ca_file ? cli_load_cert(p, ca_file) : ra,
+                  ca_key_file ? cli_load_key(p, ca_key_file) : ra_key)));
         if (ca_p7_certs_der(p, certs, &b.content, &b.content_len)
             != APR_SUCCESS) {
             cli_die("cannot encode the certificates");
