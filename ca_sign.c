@@ -268,10 +268,11 @@ int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
     if (rv != OK) {
         return rv;
     }
-    if (ca_issue_ca_expired(sg->ca, now)) {
+    if (ca_issue_ca_expired(sg->ca->x, now)) {
         ap_log_rerror(CA_SIGN_MARK(sg->module_index), APLOG_ERR, 0, r,
-                      "%s%s has expired (or its notAfter cannot be read); "
-                      "refusing to issue", TAG(sg, EXPIRED), sg->ca_what);
+                      "%s%sCertificate %s has expired (or its notAfter "
+                      "cannot be read); refusing to issue", TAG(sg, EXPIRED),
+                      sg->prefix, sg->ca->file);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -286,7 +287,7 @@ int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
         return rv;
     }
 
-    if (ca_issue_cert_new(r->pool, sg->ca, req, now, sg->days, &x, &capped,
+    if (ca_issue_cert_new(r->pool, sg->ca->x, req, now, sg->days, &x, &capped,
                           &why) != APR_SUCCESS) {
         ap_log_rerror(CA_SIGN_MARK(sg->module_index), APLOG_ERR, 0, r,
                       "%scannot build the certificate: %s", TAG(sg, BUILD),
@@ -306,7 +307,7 @@ int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
                       TAG(sg, SERIAL_SET), why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
-    if (ca_issue_add_exts(r->pool, x, sg->ca, req, sg->exts, sg->n_exts,
+    if (ca_issue_add_exts(r->pool, x, sg->ca->x, req, sg->exts, sg->n_exts,
                           &bad, &why) != APR_SUCCESS) {
         ap_log_rerror(CA_SIGN_MARK(sg->module_index), APLOG_ERR, 0, r,
                       "%scannot add extension %s %s: %s",
@@ -322,8 +323,8 @@ int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
 
     if (sg->sign(r, sg, x, &why) != APR_SUCCESS) {
         ap_log_rerror(CA_SIGN_MARK(sg->module_index), APLOG_ERR, 0, r,
-                      "%scannot sign the certificate with %s: %s",
-                      TAG(sg, SIGN), sg->key_what, why);
+                      "%scannot sign the certificate with %sKey %s: %s",
+                      TAG(sg, SIGN), sg->prefix, sg->key_name, why);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (ca_x509_der(r->pool, x, cert, cert_len) != APR_SUCCESS) {
@@ -337,14 +338,14 @@ int ca_sign_request(request_rec *r, const ca_signer *sg, apr_hash_t *params,
                                 APR_HASH_KEY_STRING) : NULL;
     ap_log_rerror(CA_SIGN_MARK(sg->module_index), APLOG_INFO, 0, r,
                   "%sissued serial %s to %s, valid until %s%s, signed by "
-                  "%s with %s%s%s", TAG(sg, ISSUED),
+                  "%sCertificate %s with %sKey %s%s%s", TAG(sg, ISSUED),
                   ca_hex(r->pool, serial, serial_len),
                   X509_NAME_entry_count(subject)
                       ? ca_issue_name_text(r->pool, subject)
                       : "(empty subject)",
                   ca_issue_time_text(r->pool, X509_get0_notAfter(x)),
                   capped ? " (capped at the CA's notAfter)" : "",
-                  sg->ca_what, sg->key_what,
+                  sg->prefix, sg->ca->file, sg->prefix, sg->key_name,
                   tid ? ", transaction " : "",
                   tid ? ap_escape_logitem(r->pool, tid) : "");
 

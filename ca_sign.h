@@ -124,17 +124,18 @@ typedef apr_status_t ca_signer_sign_fn(request_rec *r, const ca_signer *sg,
                                        X509 *x, const char **why);
 
 struct ca_signer {
-    X509 *ca;                   /* the issuing certificate */
+    const ca_sign_cert *ca;     /* the issuing certificate */
     int days;                   /* validity, capped at the CA's notAfter */
     const ca_issue_ext *exts;   /* the extension lines that apply */
     int n_exts;
     ca_signer_sign_fn *sign;
     const void *ctx;            /* the backend's, for sign */
-    /* for messages: the certificate ("CASimpleCertificate /etc/ca.pem"),
-     * the key ("CASimpleKey /etc/ca.key"), and what to configure when
-     * no backend answers ca_gettime or ca_makeserial */
-    const char *ca_what;
-    const char *key_what;
+    /* for messages, all set at start-up: the directives' prefix
+     * ("CASimple": CASimpleCertificate names ca->file, CASimpleKey
+     * key_name), and what to configure when no backend answers
+     * ca_gettime or ca_makeserial */
+    const char *prefix;
+    const char *key_name;
     const char *time_hint;
     const char *serial_hint;
     const char *const *tags;    /* CA_SIGN_LOG_COUNT CA_LOGNO() strings */

@@ -137,6 +137,7 @@ typedef struct ca_engine_signer {
     apr_size_t pin_len;
     const char *key_id;                 /* CAEngineKey */
     const char *key_label;              /* the same, any PIN in it hidden */
+    const char *key_name;               /* "label (engine id)", messages */
     ca_sign_cert *cert;               /* CAEngineCertificate */
     const char *cert_token_id;          /* CAEngineCertificate engine:id */
     ca_sign_chain *chain;             /* CAEngineChain */
@@ -391,6 +392,15 @@ static ca_engine_signer *ca_engine_section_signer(cmd_parms *cmd,
     return conf->signer;
 }
 
+/* The key as the signing messages name it, once both lines are read. */
+static void ca_engine_name_key(apr_pool_t *p, ca_engine_signer *sg)
+{
+    if (sg->key_label && sg->engine_id) {
+        sg->key_name = apr_psprintf(p, "%s (engine %s)", sg->key_label,
+                                    sg->engine_id);
+    }
+}
+
 static const char *ca_engine_set_engine(cmd_parms *cmd, void *dconf,
                                         const char *arg)
 {
@@ -401,6 +411,7 @@ static const char *ca_engine_set_engine(cmd_parms *cmd, void *dconf,
                             "pkcs11", cmd->cmd->name);
     }
     sg->engine_id = arg;
+    ca_engine_name_key(cmd->pool, sg);
 
     return NULL;
 }
@@ -487,6 +498,7 @@ static const char *ca_engine_set_key(cmd_parms *cmd, void *dconf,
     }
     sg->key_id = arg;
     sg->key_label = ca_engine_redact(cmd->pool, arg);
+    ca_engine_name_key(cmd->pool, sg);
 
     return NULL;
 }
@@ -1422,15 +1434,13 @@ static int ca_engine_sign(request_rec *r, apr_hash_t *params,
         return HTTP_SERVICE_UNAVAILABLE;
     }
     memset(&sg, 0, sizeof(sg));
-    sg.ca = esg->cert->x;
+    sg.ca = esg->cert;
     sg.days = conf->days;
     sg.exts = ca_engine_exts(conf, &sg.n_exts);
     sg.sign = ca_engine_sign_cert;
     sg.ctx = esg;
-    sg.ca_what = apr_pstrcat(r->pool, "CAEngineCertificate ",
-                             esg->cert->file, NULL);
-    sg.key_what = apr_psprintf(r->pool, "CAEngineKey %s (engine %s)",
-                               esg->key_label, esg->engine_id);
+    sg.prefix = "CAEngine";
+    sg.key_name = esg->key_name;
     sg.time_hint = "load mod_ca_simple and set CASimpleTime on";
     sg.serial_hint = "load mod_ca_simple and set CASimpleSerialRandom on";
     sg.tags = ca_engine_sign_tags;

@@ -482,14 +482,13 @@ static int ca_simple_sign(request_rec *r, apr_hash_t *params,
         return DECLINED;
     }
     memset(&sg, 0, sizeof(sg));
-    sg.ca = conf->cert->x;
+    sg.ca = conf->cert;
     sg.days = conf->days;
     sg.exts = ca_simple_exts(conf, &sg.n_exts);
     sg.sign = ca_simple_sign_cert;
     sg.ctx = conf;
-    sg.ca_what = apr_pstrcat(r->pool, "CASimpleCertificate ",
-                             conf->cert->file, NULL);
-    sg.key_what = apr_pstrcat(r->pool, "CASimpleKey ", conf->key_file, NULL);
+    sg.prefix = "CASimple";
+    sg.key_name = conf->key_file;
     sg.time_hint = "set CASimpleTime on";
     sg.serial_hint = "set CASimpleSerialRandom on";
     sg.tags = ca_simple_sign_tags;
