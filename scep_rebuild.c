@@ -191,6 +191,17 @@ static GENERAL_NAME *make_gen(int type, const char *value)
     return gen;
 }
 
+/* Why a Request rule refuses: "the request has more than 2 CN fields in
+ * its subject", "... more than 1 dNSName subjectAltName". */
+static const char *over_limit(apr_pool_t *p, const scep_name_rule *rule,
+                              const char *which, const char *noun,
+                              const char *where)
+{
+    return apr_psprintf(p, "the request has more than %d %s%s%s%s%s",
+                        rule->limit, which ? which : "", which ? " " : "",
+                        noun, rule->limit > 1 ? "s" : "", where);
+}
+
 /* The subject the configuration allows, built in directive order. */
 static X509_NAME *build_subject(apr_pool_t *p,
                                 const apr_array_header_t *rules,
@@ -232,14 +243,9 @@ static X509_NAME *build_subject(apr_pool_t *p,
                     continue;
                 }
                 if (rule->limit && ++found > rule->limit) {
-                    *why = apr_psprintf(p, "the request has more than %d "
-                                        "%sfield%s in its subject",
-                                        rule->limit,
-                                        rule->obj ? apr_pstrcat(p,
-                                                                rule->field,
-                                                                " ", NULL)
-                                                  : "",
-                                        rule->limit > 1 ? "s" : "");
+                    *why = over_limit(p, rule, rule->obj ? rule->field
+                                                         : NULL,
+                                      "field", " in its subject");
                     goto fail;
                 }
                 if (!entry_clean(e)) {
@@ -322,13 +328,10 @@ static GENERAL_NAMES *build_sans(apr_pool_t *p,
                     continue;
                 }
                 if (rule->limit && ++found > rule->limit) {
-                    *why = apr_psprintf(p, "the request has more than %d "
-                                        "%ssubjectAltName%s", rule->limit,
-                                        rule->gen_type >= 0
-                                        ? apr_pstrcat(p, scep_san_name(
-                                                      rule->gen_type), " ",
-                                                      NULL) : "",
-                                        rule->limit > 1 ? "s" : "");
+                    *why = over_limit(p, rule, rule->gen_type >= 0
+                                               ? scep_san_name(rule->gen_type)
+                                               : NULL,
+                                      "subjectAltName", "");
                     goto fail;
                 }
                 if (!gen_clean(gen)) {
