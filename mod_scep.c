@@ -985,35 +985,6 @@ static int scep_reply(request_rec *r, const scep_dir_conf *conf,
     return scep_send(r, CT_PKI_MESSAGE, der, len);
 }
 
-/*
- * ap_get_client_block() that says why a read failed: that function keeps
- * the status to itself, so a client too slow for mod_reqtimeout
- * (APR_TIMEUP) could only be answered 400 instead of 408.
- */
-static long scep_get_block(request_rec *r, apr_bucket_brigade *bb,
-                           char *buf, apr_size_t len, apr_status_t *st)
-{
-    *st = APR_SUCCESS;
-    if (r->remaining < 0 || (!r->read_chunked && r->remaining == 0)) {
-        return 0;
-    }
-    *st = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
-                         APR_BLOCK_READ, len);
-    if (*st == APR_SUCCESS) {
-        if (!APR_BRIGADE_EMPTY(bb)
-            && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
-            r->remaining = r->read_chunked ? -1 : 0;
-        }
-        *st = apr_brigade_flatten(bb, buf, &len);
-    }
-    apr_brigade_cleanup(bb);
-    if (*st != APR_SUCCESS) {
-        return -1;
-    }
-    r->read_length += len;
-    return (long)len;
-}
-
 /* Read a POST body, refusing what is larger than ScepSize (413). */
 static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
                           unsigned char **body, apr_size_t *len)
@@ -1021,7 +992,6 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
     const char *clen = apr_table_get(r->headers_in, "Content-Length");
     apr_size_t size = (apr_size_t)conf->size, n = 0, cap;
     unsigned char *buf;
-    long got;
     int rv;
 
     /* room for the announced length (and a byte more, to notice a body
@@ -1047,22 +1017,34 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
     }
     buf = apr_palloc(r->pool, cap);
     if (ap_should_client_block(r)) {
-        apr_bucket_brigade *bb;
+        /* the input filters, not ap_get_client_block(), which keeps the
+         * status of a failed read to itself: a client too slow for
+         * mod_reqtimeout (APR_TIMEUP) gets 408, not 400 */
+        apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                     r->connection->bucket_alloc);
         apr_status_t st;
+        int eos = 0;
 
-        bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+        while (!eos) {
+            apr_size_t got = cap - n;
 
-        while ((got = scep_get_block(r, bb, (char *)buf + n, cap - n,
-                                     &st)) > 0) {
-            n += got;
-            if (n == cap && cap < size + 1) {
-                unsigned char *more;
-
-                cap = cap * 2 < size + 1 ? cap * 2 : size + 1;
-                more = apr_palloc(r->pool, cap);
-                memcpy(more, buf, n);
-                buf = more;
+            st = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                                APR_BLOCK_READ, got);
+            if (st == APR_SUCCESS) {
+                eos = !APR_BRIGADE_EMPTY(bb)
+                      && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb));
+                st = apr_brigade_flatten(bb, (char *)buf + n, &got);
             }
+            apr_brigade_cleanup(bb);
+            if (st != APR_SUCCESS) {
+                /* a filter that has answered already (LimitRequestBody)
+                 * gets its way */
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, st, r,
+                              CA_LOGNO(01016) "PKIOperation: cannot read "
+                              "the request body");
+                return ap_map_http_request_error(st, HTTP_BAD_REQUEST);
+            }
+            n += got;
             if (n > size) {
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                               CA_LOGNO(01015) "PKIOperation: request body "
@@ -1070,13 +1052,14 @@ static int scep_read_body(request_rec *r, const scep_dir_conf *conf,
                               conf->size);
                 return HTTP_REQUEST_ENTITY_TOO_LARGE;
             }
-        }
-        if (got < 0) {
-            /* 408 for a client mod_reqtimeout gave up on; a filter that
-             * has answered already (LimitRequestBody) gets its way */
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, st, r, CA_LOGNO(01016)
-                          "PKIOperation: cannot read the request body");
-            return ap_map_http_request_error(st, HTTP_BAD_REQUEST);
+            if (n == cap) {
+                unsigned char *more;
+
+                cap = cap * 2 < size + 1 ? cap * 2 : size + 1;
+                more = apr_palloc(r->pool, cap);
+                memcpy(more, buf, n);
+                buf = more;
+            }
         }
     }
     *body = buf;
